@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs Plexus's build and run dependencies from Debian 12 packages. Idempotent: packages that are
+# already present are skipped, and nothing is done at all when everything is installed.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libopenmpi-dev openmpi-bin
+  libhdf5-openmpi-dev hdf5-tools
+  libboost-serialization-dev
+  catch2 librandom123-dev libtoml11-dev libcli11-dev libfmt-dev
+  python3 python3-numpy python3-h5py python3-matplotlib
+)
+# Optional groups, requested by name: `install-deps.sh bench` adds the Brian2 peer.
+for group in "$@"; do
+  case "$group" in
+    bench) packages+=(python3-brian) ;;
+    *) echo "install-deps.sh: unknown group '$group' (known: bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
+$SUDO apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"

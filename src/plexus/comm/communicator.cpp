@@ -1,0 +1,108 @@
+#include "plexus/comm/communicator.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace plexus::comm {
+
+void merge_sorted_runs(std::vector<Gid>& v, const std::vector<std::size_t>& bounds) {
+  std::vector<std::size_t> b = bounds;
+  while (b.size() > 2) {
+    std::vector<std::size_t> next;
+    for (std::size_t i = 0; i + 2 < b.size(); i += 2) {
+      std::inplace_merge(v.begin() + static_cast<std::ptrdiff_t>(b[i]), v.begin() + static_cast<std::ptrdiff_t>(b[i + 1]),
+                         v.begin() + static_cast<std::ptrdiff_t>(b[i + 2]));
+      next.push_back(b[i]);
+    }
+    if (b.size() % 2 == 0) next.push_back(b[b.size() - 2]);
+    next.push_back(b.back());
+    b.swap(next);
+  }
+}
+
+bool launched_by_mpi() {
+  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS", "MPI_LOCALNRANKS"})
+    if (std::getenv(var)) return true;
+  return false;
+}
+
+namespace {
+
+class Single final : public Communicator {
+ public:
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::string kind() const override { return "single"; }
+  void exchange_spikes(std::span<const Gid> local, std::vector<Gid>& global) override {
+    global.assign(local.begin(), local.end());
+    ++stats_.exchanges;
+    stats_.spikes_sent += local.size();
+    stats_.spikes_received += local.size();
+  }
+  std::vector<std::uint64_t> allgather(std::uint64_t v) override { return {v}; }
+  std::vector<double> allgather(double v) override { return {v}; }
+  double sum(double v) override { return v; }
+  std::uint64_t sum(std::uint64_t v) override { return v; }
+  int max(int v) override { return v; }
+  void barrier() override {}
+  void broadcast(std::string&, int) override {}
+  void sum_in_rank_order(std::vector<double>&) override {}
+};
+
+class DryRun final : public Communicator {
+ public:
+  DryRun(int rank, int size, Synthesiser s) : rank_(rank), size_(size), synth_(std::move(s)) {
+    if (size < 1 || rank < 0 || rank >= size) throw std::invalid_argument("dry run: rank must be in [0, size)");
+  }
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string kind() const override { return "dry-run"; }
+  void set_synthesiser(Synthesiser s) override { synth_ = std::move(s); }
+  void exchange_spikes(std::span<const Gid> local, std::vector<Gid>& global) override {
+    const auto t0 = std::chrono::steady_clock::now();
+    global.clear();
+    bounds_.assign(1, 0);
+    for (int r = 0; r < size_; ++r) {
+      if (r == rank_)
+        global.insert(global.end(), local.begin(), local.end());
+      else if (synth_)
+        synth_(r, global);
+      bounds_.push_back(global.size());
+    }
+    merge_sorted_runs(global, bounds_);
+    ++stats_.exchanges;
+    stats_.spikes_sent += local.size();
+    stats_.spikes_received += global.size();
+    stats_.bytes_sent += (local.size() + 1) * sizeof(Gid);
+    stats_.bytes_received += (global.size() + static_cast<std::size_t>(size_)) * sizeof(Gid);
+    stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  // Collectives answer as if every rank contributed the same value as this one.
+  std::vector<std::uint64_t> allgather(std::uint64_t v) override { return std::vector<std::uint64_t>(size_, v); }
+  std::vector<double> allgather(double v) override { return std::vector<double>(size_, v); }
+  double sum(double v) override { return v * size_; }
+  std::uint64_t sum(std::uint64_t v) override { return v * static_cast<std::uint64_t>(size_); }
+  int max(int v) override { return v; }
+  void barrier() override {}
+  void broadcast(std::string&, int) override {}
+  void sum_in_rank_order(std::vector<double>& values) override {
+    for (auto& x : values) x *= size_;
+  }
+
+ private:
+  int rank_, size_;
+  Synthesiser synth_;
+  std::vector<std::size_t> bounds_;
+};
+
+}  // namespace
+
+std::unique_ptr<Communicator> make_single() { return std::make_unique<Single>(); }
+
+std::unique_ptr<Communicator> make_dry_run(int rank, int size, Synthesiser synthesise) {
+  return std::make_unique<DryRun>(rank, size, std::move(synthesise));
+}
+
+}  // namespace plexus::comm

@@ -1,0 +1,94 @@
+#pragma once
+// How spikes and a few scalars cross ranks. Three implementations: MPI, single process, and a dry
+// run in which one process plays one rank of a larger run and the other ranks' spikes are
+// synthesised (to project memory and traffic before submitting a big job). Nothing outside this
+// module includes <mpi.h> or calls MPI.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "plexus/core/types.hpp"
+
+namespace plexus::comm {
+
+struct ExchangeStats {
+  std::uint64_t exchanges = 0;       // spike exchange rounds
+  std::uint64_t retries = 0;         // rounds that needed a second, larger collective
+  std::uint64_t spikes_sent = 0;     // this rank's spikes sent
+  std::uint64_t spikes_received = 0; // spikes received from all ranks (including own)
+  std::uint64_t bytes_sent = 0;      // bytes this rank contributed to collectives
+  std::uint64_t bytes_received = 0;
+  double seconds = 0.0;  // wall time inside spike exchange
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  virtual std::string kind() const = 0;  // "mpi", "single" or "dry-run"
+  // True if ranks share files through MPI-IO (parallel HDF5).
+  virtual bool parallel_io() const { return false; }
+
+  // Gathers every rank's spikes of one step. `local` is sorted by gid; `global` receives the
+  // spikes of all ranks sorted by gid, whatever the partition.
+  virtual void exchange_spikes(std::span<const Gid> local, std::vector<Gid>& global) = 0;
+
+  // Small collectives; every rank gets the same result.
+  virtual std::vector<std::uint64_t> allgather(std::uint64_t value) = 0;
+  virtual std::vector<double> allgather(double value) = 0;
+  virtual double sum(double value) = 0;  // order of ranks fixed: identical on every rank
+  virtual std::uint64_t sum(std::uint64_t value) = 0;
+  virtual int max(int value) = 0;
+  virtual void barrier() = 0;
+  virtual void broadcast(std::string& text, int root) = 0;
+  // Element-wise sum of equal-length vectors, reduced in rank order so that the result does not
+  // depend on the reduction tree.
+  virtual void sum_in_rank_order(std::vector<double>& values) = 0;
+
+  // Dry runs only: how to make up the spikes of the ranks that are not there (see make_dry_run).
+  virtual void set_synthesiser(std::function<void(int other_rank, std::vector<Gid>& out)>) {}
+
+  // MPI_Comm as an integer handle for libraries that take one (parallel HDF5); 0 if none.
+  virtual std::int64_t native_handle() const { return 0; }
+
+  const ExchangeStats& stats() const { return stats_; }
+
+ protected:
+  ExchangeStats stats_;
+};
+
+// Initialises MPI if this program was started under mpiexec/srun (or always, if `force`), and
+// finalises it when destroyed. Threads: MPI is called only from the main thread (FUNNELED).
+class Environment {
+ public:
+  Environment(int& argc, char**& argv);
+  ~Environment();
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+  bool mpi() const { return mpi_; }
+  // A communicator over all processes of this job (single-process if MPI is not in use).
+  std::unique_ptr<Communicator> world() const;
+
+ private:
+  bool mpi_ = false;
+};
+
+// True when started by an MPI launcher (so MPI should be initialised).
+bool launched_by_mpi();
+
+std::unique_ptr<Communicator> make_single();
+
+// One process playing rank `rank` of `size`. `synthesise(other_rank, out)` appends, sorted by gid,
+// the spikes rank `other_rank` would send this step.
+using Synthesiser = std::function<void(int other_rank, std::vector<Gid>& out)>;
+std::unique_ptr<Communicator> make_dry_run(int rank, int size, Synthesiser synthesise = {});
+
+// Merges `parts` consecutive sorted runs of `v` (run i is [bounds[i], bounds[i+1])) in place.
+void merge_sorted_runs(std::vector<Gid>& v, const std::vector<std::size_t>& bounds);
+
+}  // namespace plexus::comm

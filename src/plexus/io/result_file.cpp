@@ -1,0 +1,427 @@
+#include "plexus/io/result_file.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <system_error>
+
+#include <fmt/format.h>
+
+#include "plexus/comm/hdf5_access.hpp"
+#include "plexus/core/error.hpp"
+#include "plexus/io/h5.hpp"
+
+namespace plexus::io {
+
+struct ResultFile::Impl {
+  h5::Handle file;
+  h5::Handle xfer;  // collective transfer property list
+  std::map<std::string, h5::Handle> datasets;
+  std::map<std::string, std::uint64_t> rows;  // current length (first dimension)
+  std::map<std::string, std::uint64_t> columns;
+
+  hid_t dataset(const std::string& path) {
+    auto it = datasets.find(path);
+    if (it == datasets.end()) throw std::logic_error("result file: no open dataset " + path);
+    return it->second.id();
+  }
+};
+
+namespace {
+
+std::string parent_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
+}
+
+h5::Handle open_object(hid_t file, const std::string& path) {
+  return {h5::check(H5Oopen(file, path.c_str(), H5P_DEFAULT), "open " + path), H5Oclose};
+}
+
+void ensure_groups(hid_t file, const std::string& path) {
+  std::size_t pos = 1;
+  while (pos < path.size()) {
+    const auto next = path.find('/', pos);
+    const std::string sofar = path.substr(0, next);
+    if (H5Lexists(file, sofar.c_str(), H5P_DEFAULT) <= 0)
+      h5::group(H5Gcreate2(file, sofar.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), sofar);
+    if (next == std::string::npos) break;
+    pos = next + 1;
+  }
+}
+
+}  // namespace
+
+ResultFile::ResultFile(std::filesystem::path final_path, comm::Communicator& comm)
+    : final_(std::move(final_path)), comm_(comm), impl_(std::make_unique<Impl>()) {
+  partial_ = final_;
+  partial_ += ".partial";
+  if (comm_.rank() == 0 && final_.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(final_.parent_path(), ec);
+    if (ec) throw UserError(fmt::format("cannot create directory '{}': {}", final_.parent_path().string(), ec.message()));
+  }
+  comm_.barrier();
+  h5::Handle fapl{static_cast<hid_t>(comm::hdf5_file_access(comm_)), H5Pclose};
+  hid_t fid;
+  {
+    h5::QuietErrors quiet;
+    fid = H5Fcreate(partial_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id());
+  }
+  if (fid < 0) throw UserError(fmt::format("cannot create output file '{}'", partial_.string()));
+  impl_->file = h5::Handle(fid, H5Fclose);
+  impl_->xfer = h5::Handle(static_cast<hid_t>(comm::hdf5_collective_transfer(comm_)), H5Pclose);
+}
+
+ResultFile::~ResultFile() {
+  // Close handles before the file; an uncommitted file keeps its ".partial" name.
+  if (impl_) {
+    impl_->datasets.clear();
+    impl_->xfer.reset();
+    impl_->file.reset();
+  }
+}
+
+void ResultFile::create_group(const std::string& path) { ensure_groups(impl_->file.id(), path); }
+
+void ResultFile::attribute(const std::string& object, const std::string& name, const std::string& value) {
+  auto obj = open_object(impl_->file.id(), object);
+  auto type = h5::datatype(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.id(), H5T_VARIABLE);
+  H5Tset_cset(type.id(), H5T_CSET_UTF8);
+  auto space = h5::dataspace(H5Screate(H5S_SCALAR));
+  if (H5Aexists(obj.id(), name.c_str()) > 0) H5Adelete(obj.id(), name.c_str());
+  auto attr = h5::attribute(H5Acreate2(obj.id(), name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT), name);
+  const char* p = value.c_str();
+  h5::check_status(H5Awrite(attr.id(), type.id(), &p), "write attribute " + name);
+}
+
+namespace {
+template <class T>
+void numeric_attribute(hid_t file, const std::string& object, const std::string& name, T value) {
+  auto obj = open_object(file, object);
+  auto space = h5::dataspace(H5Screate(H5S_SCALAR));
+  if (H5Aexists(obj.id(), name.c_str()) > 0) H5Adelete(obj.id(), name.c_str());
+  auto attr = h5::attribute(
+      H5Acreate2(obj.id(), name.c_str(), h5::native_type<T>(), space.id(), H5P_DEFAULT, H5P_DEFAULT), name);
+  h5::check_status(H5Awrite(attr.id(), h5::native_type<T>(), &value), "write attribute " + name);
+}
+}  // namespace
+
+void ResultFile::attribute(const std::string& object, const std::string& name, double value) {
+  numeric_attribute(impl_->file.id(), object, name, value);
+}
+void ResultFile::attribute(const std::string& object, const std::string& name, std::int64_t value) {
+  numeric_attribute(impl_->file.id(), object, name, value);
+}
+
+void ResultFile::sorting_attribute(const std::string& object, std::uint8_t value) {
+  auto obj = open_object(impl_->file.id(), object);
+  auto type = h5::datatype(H5Tenum_create(H5T_NATIVE_UINT8));
+  const std::uint8_t none = 0, by_id = 1, by_time = 2;
+  H5Tenum_insert(type.id(), "none", &none);
+  H5Tenum_insert(type.id(), "by_id", &by_id);
+  H5Tenum_insert(type.id(), "by_time", &by_time);
+  auto space = h5::dataspace(H5Screate(H5S_SCALAR));
+  auto attr = h5::attribute(H5Acreate2(obj.id(), "sorting", type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT), "sorting");
+  h5::check_status(H5Awrite(attr.id(), type.id(), &value), "write sorting");
+}
+
+void ResultFile::write_text(const std::string& path, const std::string& text) {
+  ensure_groups(impl_->file.id(), parent_of(path));
+  auto type = h5::datatype(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.id(), std::max<std::size_t>(1, text.size()));
+  H5Tset_cset(type.id(), H5T_CSET_UTF8);
+  auto space = h5::dataspace(H5Screate(H5S_SCALAR));
+  auto ds = h5::dataset(
+      H5Dcreate2(impl_->file.id(), path.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path);
+  auto fspace = h5::dataspace(H5Dget_space(ds.id()));
+  auto mspace = h5::dataspace(H5Screate(H5S_SCALAR));
+  if (comm_.rank() != 0) {
+    H5Sselect_none(fspace.id());
+    H5Sselect_none(mspace.id());
+  }
+  std::string buf = text;
+  buf.resize(std::max<std::size_t>(1, text.size()), '\0');
+  h5::check_status(H5Dwrite(ds.id(), type.id(), mspace.id(), fspace.id(), impl_->xfer.id(), buf.data()), "write " + path);
+}
+
+template <class T>
+void ResultFile::write_replicated(const std::string& path, std::span<const T> values) {
+  ensure_groups(impl_->file.id(), parent_of(path));
+  const hsize_t n = values.size();
+  auto space = h5::dataspace(H5Screate_simple(1, &n, nullptr));
+  auto ds = h5::dataset(H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(), space.id(), H5P_DEFAULT,
+                                   H5P_DEFAULT, H5P_DEFAULT),
+                        path);
+  auto fspace = h5::dataspace(H5Dget_space(ds.id()));
+  auto mspace = h5::dataspace(H5Screate_simple(1, &n, nullptr));
+  if (comm_.rank() != 0 || n == 0) {
+    H5Sselect_none(fspace.id());
+    H5Sselect_none(mspace.id());
+  }
+  h5::check_status(H5Dwrite(ds.id(), h5::native_type<T>(), mspace.id(), fspace.id(), impl_->xfer.id(), values.data()),
+                   "write " + path);
+}
+
+template <class T>
+void ResultFile::create_series(const std::string& path, std::size_t chunk) {
+  ensure_groups(impl_->file.id(), parent_of(path));
+  const hsize_t dims = 0, maxdims = H5S_UNLIMITED, chunk_dims = std::max<std::size_t>(1, chunk);
+  auto space = h5::dataspace(H5Screate_simple(1, &dims, &maxdims));
+  auto dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_chunk(dcpl.id(), 1, &chunk_dims);
+  impl_->datasets[path] = h5::dataset(
+      H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+      path);
+  impl_->rows[path] = 0;
+}
+
+template <class T>
+void ResultFile::append(const std::string& path, std::span<const T> local) {
+  const hid_t ds = impl_->dataset(path);
+  const auto counts = comm_.allgather(static_cast<std::uint64_t>(local.size()));
+  std::uint64_t offset = 0, total = 0;
+  for (int r = 0; r < comm_.size(); ++r) {
+    if (r < comm_.rank()) offset += counts[r];
+    total += counts[r];
+  }
+  if (total == 0) return;
+  const hsize_t start = impl_->rows[path] + offset, count = local.size();
+  const hsize_t new_size = impl_->rows[path] + total;
+  h5::check_status(H5Dset_extent(ds, &new_size), "extend " + path);
+  impl_->rows[path] = new_size;
+  auto fspace = h5::dataspace(H5Dget_space(ds));
+  auto mspace = h5::dataspace(H5Screate_simple(1, &count, nullptr));
+  if (count == 0) {
+    H5Sselect_none(fspace.id());
+    H5Sselect_none(mspace.id());
+  } else {
+    H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, &start, nullptr, &count, nullptr);
+  }
+  h5::check_status(H5Dwrite(ds, h5::native_type<T>(), mspace.id(), fspace.id(), impl_->xfer.id(), local.data()),
+                   "write " + path);
+}
+
+template <class T>
+void ResultFile::create_table(const std::string& path, std::size_t columns, std::size_t chunk_rows) {
+  ensure_groups(impl_->file.id(), parent_of(path));
+  const hsize_t dims[2] = {0, columns};
+  const hsize_t maxdims[2] = {H5S_UNLIMITED, columns};
+  const hsize_t chunk[2] = {std::max<std::size_t>(1, chunk_rows), std::max<hsize_t>(1, std::min<hsize_t>(columns, 4096))};
+  auto space = h5::dataspace(H5Screate_simple(2, dims, maxdims));
+  auto dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
+  H5Pset_chunk(dcpl.id(), 2, chunk);
+  impl_->datasets[path] = h5::dataset(
+      H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+      path);
+  impl_->rows[path] = 0;
+  impl_->columns[path] = columns;
+}
+
+template <class T>
+void ResultFile::append_rows(const std::string& path, std::size_t rows, std::size_t column_offset,
+                             std::size_t local_columns, std::span<const T> block) {
+  if (rows == 0) return;
+  const hid_t ds = impl_->dataset(path);
+  const hsize_t new_dims[2] = {impl_->rows[path] + rows, impl_->columns[path]};
+  h5::check_status(H5Dset_extent(ds, new_dims), "extend " + path);
+  const hsize_t start[2] = {impl_->rows[path], column_offset};
+  const hsize_t count[2] = {rows, local_columns};
+  impl_->rows[path] += rows;
+  auto fspace = h5::dataspace(H5Dget_space(ds));
+  auto mspace = h5::dataspace(H5Screate_simple(2, count, nullptr));
+  if (local_columns == 0) {
+    H5Sselect_none(fspace.id());
+    H5Sselect_none(mspace.id());
+  } else {
+    H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+  }
+  h5::check_status(H5Dwrite(ds, h5::native_type<T>(), mspace.id(), fspace.id(), impl_->xfer.id(), block.data()),
+                   "write " + path);
+}
+
+void ResultFile::flush() { h5::check_status(H5Fflush(impl_->file.id(), H5F_SCOPE_GLOBAL), "flush"); }
+
+void ResultFile::commit() {
+  impl_->datasets.clear();
+  impl_->xfer.reset();
+  impl_->file.reset();
+  comm_.barrier();
+  if (comm_.rank() == 0) {
+    std::error_code ec;
+    std::filesystem::rename(partial_, final_, ec);
+    if (ec) throw std::runtime_error(fmt::format("cannot rename '{}' to '{}': {}", partial_.string(), final_.string(), ec.message()));
+  }
+  comm_.barrier();
+}
+
+#define PLEXUS_INSTANTIATE(T)                                                                                 \
+  template void ResultFile::write_replicated<T>(const std::string&, std::span<const T>);                     \
+  template void ResultFile::create_series<T>(const std::string&, std::size_t);                               \
+  template void ResultFile::append<T>(const std::string&, std::span<const T>);                                \
+  template void ResultFile::create_table<T>(const std::string&, std::size_t, std::size_t);                   \
+  template void ResultFile::append_rows<T>(const std::string&, std::size_t, std::size_t, std::size_t,        \
+                                           std::span<const T>);
+PLEXUS_INSTANTIATE(double)
+PLEXUS_INSTANTIATE(float)
+PLEXUS_INSTANTIATE(std::uint64_t)
+PLEXUS_INSTANTIATE(std::int64_t)
+PLEXUS_INSTANTIATE(std::uint32_t)
+#undef PLEXUS_INSTANTIATE
+
+// ------------------------------------------------------------------------------------------------
+Reader::Reader(const std::filesystem::path& path) : path_(path) {
+  h5::QuietErrors quiet;
+  if (!std::filesystem::exists(path)) throw UserError(fmt::format("{}: no such file", path.string()));
+  file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file_ < 0) throw UserError(fmt::format("{}: not an HDF5 file, or damaged", path.string()));
+}
+
+Reader::~Reader() {
+  if (file_ >= 0) H5Fclose(file_);
+}
+
+bool Reader::exists(const std::string& path) const {
+  h5::QuietErrors quiet;
+  return path == "/" || h5::exists(file_, path);
+}
+
+bool Reader::is_group(const std::string& path) const {
+  if (!exists(path)) return false;
+  H5O_info_t info;
+  if (H5Oget_info_by_name2(file_, path.c_str(), &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return false;
+  return info.type == H5O_TYPE_GROUP;
+}
+
+std::vector<std::string> Reader::children(const std::string& group) const {
+  std::vector<std::string> out;
+  auto g = h5::group(H5Gopen2(file_, group.c_str(), H5P_DEFAULT), group);
+  H5G_info_t info;
+  H5Gget_info(g.id(), &info);
+  for (hsize_t i = 0; i < info.nlinks; ++i) {
+    const ssize_t len = H5Lget_name_by_idx(g.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    std::string name(static_cast<std::size_t>(len), '\0');
+    H5Lget_name_by_idx(g.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT);
+    out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+std::string type_name(hid_t type) {
+  switch (H5Tget_class(type)) {
+    case H5T_FLOAT: return fmt::format("float{}", 8 * H5Tget_size(type));
+    case H5T_INTEGER:
+      return fmt::format("{}int{}", H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "", 8 * H5Tget_size(type));
+    case H5T_STRING: return "string";
+    case H5T_ENUM: return "enum";
+    default: return "other";
+  }
+}
+}  // namespace
+
+DatasetInfo Reader::info(const std::string& dataset) const {
+  auto ds = h5::dataset(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT), dataset);
+  auto space = h5::dataspace(H5Dget_space(ds.id()));
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+  H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+  auto type = h5::datatype(H5Dget_type(ds.id()));
+  return {dataset, std::vector<std::uint64_t>(dims.begin(), dims.end()), type_name(type.id())};
+}
+
+std::vector<double> Reader::read_doubles(const std::string& dataset) const {
+  auto ds = h5::dataset(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT), dataset);
+  auto space = h5::dataspace(H5Dget_space(ds.id()));
+  const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space.id()));
+  std::vector<double> out(n);
+  if (n) h5::check_status(H5Dread(ds.id(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "read " + dataset);
+  return out;
+}
+
+std::vector<std::uint64_t> Reader::read_u64(const std::string& dataset) const {
+  auto ds = h5::dataset(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT), dataset);
+  auto space = h5::dataspace(H5Dget_space(ds.id()));
+  const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space.id()));
+  std::vector<std::uint64_t> out(n);
+  if (n) h5::check_status(H5Dread(ds.id(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "read " + dataset);
+  return out;
+}
+
+std::string Reader::read_text(const std::string& dataset) const {
+  auto ds = h5::dataset(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT), dataset);
+  auto type = h5::datatype(H5Dget_type(ds.id()));
+  if (H5Tis_variable_str(type.id()) > 0) {
+    char* p = nullptr;
+    auto mtype = h5::datatype(H5Tcopy(H5T_C_S1));
+    H5Tset_size(mtype.id(), H5T_VARIABLE);
+    h5::check_status(H5Dread(ds.id(), mtype.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p), "read " + dataset);
+    std::string s = p ? p : "";
+    H5free_memory(p);
+    return s;
+  }
+  std::string s(H5Tget_size(type.id()), '\0');
+  h5::check_status(H5Dread(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, s.data()), "read " + dataset);
+  s.resize(std::strlen(s.c_str()));
+  return s;
+}
+
+std::vector<std::string> Reader::attribute_names(const std::string& object) const {
+  std::vector<std::string> out;
+  auto obj = open_object(file_, object);
+  H5O_info_t info;
+  H5Oget_info2(obj.id(), &info, H5O_INFO_NUM_ATTRS);
+  for (hsize_t i = 0; i < info.num_attrs; ++i) {
+    const ssize_t len = H5Aget_name_by_idx(obj.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    std::string name(static_cast<std::size_t>(len), '\0');
+    H5Aget_name_by_idx(obj.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT);
+    out.push_back(name);
+  }
+  return out;
+}
+
+std::string Reader::attribute(const std::string& object, const std::string& name) const {
+  h5::QuietErrors quiet;
+  if (!exists(object)) return "";
+  auto obj = open_object(file_, object);
+  if (H5Aexists(obj.id(), name.c_str()) <= 0) return "";
+  auto attr = h5::attribute(H5Aopen(obj.id(), name.c_str(), H5P_DEFAULT), name);
+  auto type = h5::datatype(H5Aget_type(attr.id()));
+  switch (H5Tget_class(type.id())) {
+    case H5T_STRING: {
+      if (H5Tis_variable_str(type.id()) > 0) {
+        char* p = nullptr;
+        H5Aread(attr.id(), type.id(), &p);
+        std::string s = p ? p : "";
+        H5free_memory(p);
+        return s;
+      }
+      std::string s(H5Tget_size(type.id()), '\0');
+      H5Aread(attr.id(), type.id(), s.data());
+      s.resize(std::strlen(s.c_str()));
+      return s;
+    }
+    case H5T_FLOAT: {
+      double v = 0;
+      H5Aread(attr.id(), H5T_NATIVE_DOUBLE, &v);
+      return fmt::format("{}", v);
+    }
+    case H5T_INTEGER: {
+      std::int64_t v = 0;
+      H5Aread(attr.id(), H5T_NATIVE_INT64, &v);
+      return fmt::format("{}", v);
+    }
+    case H5T_ENUM: {
+      std::uint8_t v = 0;
+      auto native = h5::datatype(H5Tget_native_type(type.id(), H5T_DIR_ASCEND));
+      H5Aread(attr.id(), native.id(), &v);
+      char buf[64] = {0};
+      if (H5Tenum_nameof(native.id(), &v, buf, sizeof buf) < 0) return fmt::format("{}", v);
+      return buf;
+    }
+    default: return "?";
+  }
+}
+
+}  // namespace plexus::io

@@ -1,0 +1,108 @@
+#pragma once
+// The result file of a run: one HDF5 file whatever the number of ranks, written collectively with
+// parallel HDF5. It is created as "<name>.partial" and renamed to its final name only by commit(),
+// so a run that fails or is killed never leaves something that looks like a finished result.
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "plexus/comm/communicator.hpp"
+
+namespace plexus::io {
+
+class ResultFile {
+ public:
+  // Collective. Creates the parent directory if needed.
+  ResultFile(std::filesystem::path final_path, comm::Communicator& comm);
+  ~ResultFile();
+  ResultFile(const ResultFile&) = delete;
+  ResultFile& operator=(const ResultFile&) = delete;
+
+  const std::filesystem::path& final_path() const { return final_; }
+  const std::filesystem::path& partial_path() const { return partial_; }
+
+  // All calls below are collective: every rank calls them, in the same order, with the same
+  // arguments except for the local data.
+
+  void create_group(const std::string& path);
+  // Attributes on a group or dataset; the value must be the same on every rank.
+  void attribute(const std::string& object, const std::string& name, const std::string& value);
+  void attribute(const std::string& object, const std::string& name, double value);
+  void attribute(const std::string& object, const std::string& name, std::int64_t value);
+  // The SONATA 'sorting' enum attribute (none = 0, by_id = 1, by_time = 2).
+  void sorting_attribute(const std::string& object, std::uint8_t value);
+
+  // A text dataset (fixed-length string), written by rank 0.
+  void write_text(const std::string& path, const std::string& text);
+  // A small dataset whose whole content every rank holds; written by rank 0.
+  template <class T>
+  void write_replicated(const std::string& path, std::span<const T> values);
+
+  // Extensible 1-D dataset; rows are appended by append().
+  template <class T>
+  void create_series(const std::string& path, std::size_t chunk = 65536);
+  // Appends the ranks' parts in rank order: rank 0's elements first, then rank 1's, ...
+  template <class T>
+  void append(const std::string& path, std::span<const T> local);
+
+  // Extensible 2-D dataset of `columns` columns; rows are appended by append_rows().
+  template <class T>
+  void create_table(const std::string& path, std::size_t columns, std::size_t chunk_rows = 256);
+  // Appends `rows` rows. This rank supplies columns [column_offset, column_offset + local_columns)
+  // as a row-major rows x local_columns block. Every rank passes the same `rows`.
+  template <class T>
+  void append_rows(const std::string& path, std::size_t rows, std::size_t column_offset, std::size_t local_columns,
+                   std::span<const T> block);
+
+  // Makes what has been written so far durable (flushes HDF5 buffers to the file system).
+  void flush();
+  // Closes the file and renames it to its final name. Collective.
+  void commit();
+
+  std::uint64_t bytes_buffered() const { return 0; }
+
+  struct Impl;
+
+ private:
+  std::filesystem::path final_, partial_;
+  comm::Communicator& comm_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// --- reading (serial; for inspect, spike trains and connection lists) ---------------------------
+
+struct DatasetInfo {
+  std::string path;
+  std::vector<std::uint64_t> shape;
+  std::string type;  // "float64", "uint64", "string", ...
+};
+
+class Reader {
+ public:
+  // Throws UserError if the file cannot be opened as HDF5.
+  explicit Reader(const std::filesystem::path& path);
+  ~Reader();
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+  bool exists(const std::string& path) const;
+  bool is_group(const std::string& path) const;
+  std::vector<std::string> children(const std::string& group) const;  // sorted names
+  DatasetInfo info(const std::string& dataset) const;
+  std::vector<double> read_doubles(const std::string& dataset) const;  // any numeric type, flattened
+  std::vector<std::uint64_t> read_u64(const std::string& dataset) const;
+  std::string read_text(const std::string& dataset) const;
+  // Attribute as text (numbers formatted), or "" if absent.
+  std::string attribute(const std::string& object, const std::string& name) const;
+  std::vector<std::string> attribute_names(const std::string& object) const;
+
+ private:
+  std::int64_t file_ = -1;
+  std::filesystem::path path_;
+};
+
+}  // namespace plexus::io

@@ -1,0 +1,111 @@
+// LIF and ALIF neurons in the dimensionless form of the e-prop literature (SPEC 1.1-1.3):
+//   v_j^t = alpha v_j^(t-1) + I_j^t - v_th z_j^(t-1)          (soft reset by subtraction)
+//   a_j^t = rho a_j^(t-1) + z_j^(t-1),  A_j^t = v_th + beta a_j^t   (ALIF; beta = 0 for LIF)
+//   z_j^t = H(v_j^t - A_j^t) unless refractory
+//   psi_j^t = gamma / v_th * max(0, 1 - |v_j^t - A_j^t| / v_th), 0 while refractory
+// The pseudo-derivative psi is computed here, in the update, because the learning rules of the
+// same step need it. Refractoriness follows Bellec et al.: r <- clip(r + n_ref z - 1, 0, n_ref),
+// refractory while the previous r > 0, so a spike step is the first of n_ref silent steps.
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "plexus/neuron/population.hpp"
+
+namespace plexus::neuron {
+namespace {
+
+using model::Range;
+
+struct LearningParams {
+  double v_th, alpha, rho, beta, n_ref, gamma;
+};
+
+template <bool kAdaptive>
+void kernel(const LearningParams P, std::size_t b, std::size_t e, double* __restrict v, double* __restrict a,
+            double* __restrict thr, double* __restrict psi, double* __restrict r, double* __restrict input,
+            const double* __restrict ext, double* __restrict z) {
+  const double v_th = P.v_th, alpha = P.alpha, rho = P.rho, beta = P.beta, n_ref = P.n_ref;
+  const double scale = P.gamma / P.v_th, inv_v_th = 1.0 / P.v_th;
+  for (std::size_t i = b; i < e; ++i) {
+    const double z_prev = z[i];
+    const double vi = alpha * v[i] + input[i] + ext[i] - v_th * z_prev;
+    input[i] = 0.0;
+    double A = v_th;
+    if constexpr (kAdaptive) {
+      const double ai = rho * a[i] + z_prev;
+      a[i] = ai;
+      A = v_th + beta * ai;
+      thr[i] = A;
+    }
+    const double ri = r[i];
+    const double zi = ((ri <= 0.0) & (vi >= A)) ? 1.0 : 0.0;
+    const double d = 1.0 - std::fabs(vi - A) * inv_v_th;
+    psi[i] = ri > 0.0 ? 0.0 : scale * (d > 0.0 ? d : 0.0);
+    const double rn = ri + zi * n_ref - 1.0;
+    r[i] = rn > 0.0 ? (rn < n_ref ? rn : n_ref) : 0.0;
+    v[i] = vi;
+    z[i] = zi;
+  }
+}
+
+template <bool kAdaptive>
+class LifLearning final : public Population {
+ public:
+  explicit LifLearning(const Setup& s) : Population(s.local.size()) {
+    Params p(s.spec);
+    const double tau_m = p.number("tau_m_ms", 20.0, Range::positive());
+    v_th_ = p.number("v_th", 0.6, Range::positive());
+    n_ref_ = static_cast<double>(p.integer("n_ref", 5, Range::closed(0, 1e6)));
+    gamma_ = p.number("gamma", 0.3, Range::non_negative());
+    alpha_ = std::exp(-s.dt_ms / tau_m);
+    if constexpr (kAdaptive) {
+      const double tau_a = p.number("tau_a_ms", 2000.0, Range::positive());
+      rho_ = std::exp(-s.dt_ms / tau_a);
+      beta_ = p.number("beta", 1.7 * (1.0 - rho_) / (1.0 - alpha_), Range::non_negative());
+    }
+    p.finish();
+    InitialState init(s, kAdaptive ? std::vector<std::string>{"v", "a"} : std::vector<std::string>{"v"});
+    init.fill("v", 0.0, v_);
+    if constexpr (kAdaptive) {
+      init.fill("a", 0.0, a_);
+      thr_.assign(n_, 0.0);
+      for (std::size_t i = 0; i < n_; ++i) thr_[i] = v_th_ + beta_ * a_[i];
+    }
+    psi_.assign(n_, 0.0);
+    r_.assign(n_, 0.0);
+  }
+  std::span<const Receptor> receptors() const override { return receptors_; }
+  std::string current_unit() const override { return "1"; }
+  std::vector<std::string> variables() const override {
+    if constexpr (kAdaptive) return {"v", "a", "threshold", "psi"};
+    return {"v", "psi"};
+  }
+  const double* variable(std::string_view v) const override {
+    if (v == "v") return v_.data();
+    if (v == "psi") return psi_.data();
+    if constexpr (kAdaptive) {
+      if (v == "a") return a_.data();
+      if (v == "threshold") return thr_.data();
+    }
+    return nullptr;
+  }
+  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext, double* spikes) override {
+    kernel<kAdaptive>({v_th_, alpha_, rho_, beta_, n_ref_, gamma_}, b, e, v_.data(), a_.data(), thr_.data(), psi_.data(),
+                      r_.data(), in[0], i_ext, spikes);
+  }
+  std::size_t state_bytes() const override { return (kAdaptive ? 5 : 3) * n_ * sizeof(double); }
+
+ private:
+  double v_th_, n_ref_, gamma_, alpha_, rho_ = 0.0, beta_ = 0.0;
+  std::vector<double> v_, a_, thr_, psi_, r_;
+  std::array<Receptor, 1> receptors_{{{"in", ReceptorKind::Current, "1"}}};
+};
+
+const Registry::Add lif{{"lif", "LIF, dimensionless learning form (soft reset), with pseudo-derivative",
+                         Phase::Update, true, [](const Setup& s) { return std::make_unique<LifLearning<false>>(s); }}};
+const Registry::Add alif{{"alif", "Adaptive-threshold LIF, learning form (Bellec et al. 2020)", Phase::Update, true,
+                          [](const Setup& s) { return std::make_unique<LifLearning<true>>(s); }}};
+
+}  // namespace
+}  // namespace plexus::neuron

@@ -1,0 +1,139 @@
+#pragma once
+// Neuron populations: state as one array per variable over the neurons a rank holds, advanced a
+// step at a time by a kernel over a [begin, end) block of local neurons (one block per thread).
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "plexus/core/types.hpp"
+#include "plexus/model/network.hpp"
+#include "plexus/partition/partition.hpp"
+
+namespace plexus::neuron {
+
+// When in the step a population is advanced (see sim/simulation.cpp for the whole schedule).
+enum class Phase {
+  Generator,  // phase 1: spike sources; computed on every rank, their spikes are never exchanged
+  Update,     // phase 3: ordinary neurons, owned by one rank each
+  Readout,    // phase 6: after the exchange, so they see this step's spikes (delay 0); every rank
+};
+
+// How a receptor treats weights: Current receptors take signed weights (Dale's law sets the sign);
+// conductance receptors take magnitudes and must match the source population's sign.
+enum class ReceptorKind { Current, Excitatory, Inhibitory };
+
+struct Receptor {
+  std::string name;
+  ReceptorKind kind;
+  std::string weight_unit;
+};
+
+// Spike times per neuron (population-local ids), for spike sources fed from files.
+struct SpikeTrains {
+  std::vector<std::vector<double>> times_ms;
+};
+
+struct Setup {
+  const model::PopulationSpec& spec;
+  partition::IdRange local;  // population-local ids held here
+  double dt_ms;
+  std::uint64_t seed;
+  // Reads spike trains for `population` from an HDF5 file (provided by the simulation, which owns
+  // the I/O); throws UserError if it cannot.
+  std::function<SpikeTrains(const std::string& file, const std::string& population, const model::Node& where)>
+      load_spike_trains;
+};
+
+class Population {
+ public:
+  virtual ~Population() = default;
+
+  std::size_t size() const { return n_; }  // neurons held on this rank
+
+  virtual std::span<const Receptor> receptors() const { return {}; }
+  // Unit of external current inputs ([inputs] type = "current"); empty if the model takes none.
+  virtual std::string current_unit() const { return {}; }
+  // Names of the variables that can be recorded, and their arrays (size() values each).
+  virtual std::vector<std::string> variables() const = 0;
+  virtual const double* variable(std::string_view name) const = 0;
+
+  // Advances neurons [begin, end) by one step. `in[r]` is receptor r's input due this step, indexed
+  // by local neuron; the kernel consumes it (reads and zeroes). `i_ext` is the external current
+  // (zeros when there is none; null only for models without current_unit()). `spikes` holds the
+  // previous step's spikes z (0.0 or 1.0) on entry and this step's on exit. Spikes are doubles so
+  // that kernels vectorise (no mixed-width stores) and learning rules can use z arithmetically.
+  virtual void update(Step t, std::size_t begin, std::size_t end, double* const* in, const double* i_ext,
+                      double* spikes) = 0;
+
+  // Bytes of neuron state held (for memory reports).
+  virtual std::size_t state_bytes() const = 0;
+
+ protected:
+  explicit Population(std::size_t n) : n_(n) {}
+  std::size_t n_;
+};
+
+// What the engine must know about a model before building it.
+struct ModelInfo {
+  std::string name;
+  std::string summary;
+  Phase phase = Phase::Update;
+  bool spiking = true;
+  std::function<std::unique_ptr<Population>(const Setup&)> make;
+};
+
+// Models register themselves from their own source file (no central list to edit). The registry
+// is filled during static initialisation and only read afterwards.
+class Registry {
+ public:
+  static const Registry& get();
+  const ModelInfo* find(std::string_view name) const;
+  std::vector<std::string> names() const;
+
+  struct Add {
+    explicit Add(ModelInfo info);
+  };
+
+ private:
+  static Registry& mutable_instance();
+  std::vector<ModelInfo> models_;
+};
+
+// Reads a model's parameters, remembering which keys were asked for so that finish() can reject
+// unknown ones (with file, line and key).
+class Params {
+ public:
+  Params(const model::PopulationSpec& spec);
+  double number(std::string_view key, double def, model::Range r = model::Range::any());
+  std::int64_t integer(std::string_view key, std::int64_t def, model::Range r = model::Range::any());
+  bool has(std::string_view key) const;
+  std::optional<model::Node> node(std::string_view key);  // raw access (marks the key as known)
+  [[noreturn]] void fail(std::string_view key, const std::string& message) const;
+  void finish();
+
+ private:
+  const model::PopulationSpec& spec_;
+  std::vector<std::string> known_;
+};
+
+// Initial values of state variables: `init.<var>` of the population (number or distribution,
+// drawn per neuron keyed by gid) or `def`. Rejects init keys that are not in `allowed`.
+class InitialState {
+ public:
+  InitialState(const Setup& s, std::vector<std::string> allowed);
+  void fill(const std::string& var, double def, std::vector<double>& out) const;
+
+ private:
+  const Setup& setup_;
+};
+
+// Integer steps for a duration, at least `min_steps`.
+std::int64_t steps_of(double ms, double dt_ms);
+
+}  // namespace plexus::neuron

@@ -1,0 +1,209 @@
+#include "plexus/sim/recorder.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace plexus::sim {
+
+Recorder::Recorder(const model::Network& net, const partition::Partition& part, comm::Communicator& comm,
+                   io::ResultFile& file, std::vector<RecordedPopulation> pops, int threads)
+    : net_(net), part_(part), comm_(comm), file_(file), pops_(std::move(pops)) {
+  // Spikes: /spikes/<population>/{timestamps, node_ids}, SONATA layout.
+  buffer_of_population_.assign(net.populations.size(), -1);
+  file_.create_group("/spikes");
+  for (std::size_t p = 0; p < pops_.size(); ++p) {
+    if (!pops_[p].record_spikes) continue;
+    const std::string g = "/spikes/" + net.populations[p].name;
+    file_.create_group(g);
+    file_.sorting_attribute(g, 2);  // by_time
+    file_.create_series<double>(g + "/timestamps");
+    file_.attribute(g + "/timestamps", "units", std::string("ms"));
+    file_.create_series<std::uint64_t>(g + "/node_ids");
+    buffer_of_population_[p] = static_cast<int>(spike_buffers_.size());
+    spike_buffers_.push_back({static_cast<int>(p), {}, {}});
+  }
+
+  // Samples: /samples/<population>/<variable> (time x node), node_ids, times_ms.
+  for (std::size_t i = 0; i < net.record.samples.size(); ++i) {
+    const auto& spec = net.record.samples[i];
+    const auto& rp = pops_[spec.population];
+    SampleSet s;
+    s.spec = static_cast<int>(i);
+    s.population = spec.population;
+    s.interval = spec.interval_steps;
+    s.group = "/samples/" + net.populations[spec.population].name;
+    for (const auto& v : spec.variables) {
+      auto it = std::find(rp.variables.begin(), rp.variables.end(), v);
+      if (it == rp.variables.end()) {
+        std::string list;
+        for (const auto& x : rp.variables) list += (list.empty() ? "" : ", ") + x;
+        spec.node.at("variables").fail(fmt::format("model '{}' has no variable '{}' (it has: {})",
+                                                   net.populations[spec.population].model, v, list.empty() ? "none" : list));
+      }
+      s.variables.push_back(v);
+      s.arrays.push_back(rp.arrays[static_cast<std::size_t>(it - rp.variables.begin())]);
+    }
+    // This rank's columns: the sampled ids inside its local range (contiguous, since ids are sorted
+    // and local ranges are contiguous). A replicated population is written by rank 0 alone.
+    const bool mine = !part.replicated(spec.population) || comm_.rank() == 0;
+    const auto& ids = spec.node_ids;
+    if (mine) {
+      s.col_begin = static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), rp.local.begin) - ids.begin());
+      s.col_end = static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), rp.local.end) - ids.begin());
+    }
+    s.per_thread.resize(static_cast<std::size_t>(threads));
+    for (std::size_t c = s.col_begin; c < s.col_end; ++c) {
+      const std::size_t li = ids[c] - rp.local.begin;
+      for (int t = 0; t < threads; ++t)
+        if (rp.blocks[t].contains(static_cast<Gid>(li))) s.per_thread[t].push_back({c - s.col_begin, li});
+    }
+    s.rows_cap = static_cast<std::size_t>(net.record.flush_interval_steps / s.interval + 2);
+    s.buffer.assign(s.variables.size(), std::vector<double>(s.rows_cap * (s.col_end - s.col_begin), 0.0));
+    file_.create_group(s.group);
+    std::vector<std::uint64_t> id64(ids.begin(), ids.end());
+    file_.write_replicated<std::uint64_t>(s.group + "/node_ids", id64);
+    file_.create_series<double>(s.group + "/times_ms", 4096);
+    file_.attribute(s.group + "/times_ms", "units", std::string("ms"));
+    file_.attribute(s.group, "interval_ms", static_cast<double>(s.interval) * net.run.dt_ms);
+    for (const auto& v : s.variables) file_.create_table<double>(s.group + "/" + v, ids.size(), std::min<std::size_t>(s.rows_cap, 1024));
+    samples_.push_back(std::move(s));
+  }
+
+  for (const auto& w : net.record.weights) {
+    (void)w;
+    weight_next_.push_back(0);
+    weight_ids_written_.push_back(false);
+  }
+  window_begin_ = 0;
+  window_end_ = std::min(net.record.flush_interval_steps, std::max<Step>(net.run.steps, 1));
+  const auto slice = partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
+  slice_begin_ = window_begin_ + slice.begin;
+  slice_end_ = window_begin_ + slice.end;
+}
+
+void Recorder::begin_step(Step t) {
+  sample_due_ = false;
+  for (const auto& s : samples_)
+    if ((t + 1) % s.interval == 0) sample_due_ = true;
+}
+
+void Recorder::spikes(Step t, std::span<const Gid> sorted) {
+  if (t < slice_begin_ || t >= slice_end_ || spike_buffers_.empty()) return;
+  const double time_ms = net_.step_to_ms(t);
+  for (Gid g : sorted) {
+    const int p = net_.population_of(g);
+    const int b = buffer_of_population_[p];
+    if (b < 0) continue;
+    spike_buffers_[b].times_ms.push_back(time_ms);
+    spike_buffers_[b].node_ids.push_back(g - net_.populations[p].first_gid);
+  }
+}
+
+void Recorder::sample(Step t, int thread) {
+  for (auto& s : samples_) {
+    if ((t + 1) % s.interval != 0) continue;
+    const std::size_t row = row_of(s, t);
+    const std::size_t ncol = s.col_end - s.col_begin;
+    for (std::size_t v = 0; v < s.variables.size(); ++v) {
+      double* dst = s.buffer[v].data() + row * ncol;
+      const double* src = s.arrays[v];
+      for (const auto& [c, li] : s.per_thread[thread]) dst[c] = src[li];
+    }
+    if (thread == 0 && comm_.rank() == 0) s.times_ms.push_back(net_.step_to_ms(t + 1));
+  }
+}
+
+bool Recorder::flush_due(Step t) const { return t + 1 == window_end_; }
+
+void Recorder::flush(Step next) {
+  for (auto& b : spike_buffers_) {
+    const std::string g = "/spikes/" + net_.populations[b.population].name;
+    file_.append<double>(g + "/timestamps", b.times_ms);
+    file_.append<std::uint64_t>(g + "/node_ids", b.node_ids);
+    b.times_ms.clear();
+    b.node_ids.clear();
+  }
+  for (auto& s : samples_) {
+    // Rows recorded since the last flush: samples at steps t with (t+1) % interval == 0, t < next.
+    const std::size_t rows = static_cast<std::size_t>(next / s.interval - s.first_row_step / s.interval);
+    const std::size_t ncol = s.col_end - s.col_begin;
+    for (std::size_t v = 0; v < s.variables.size(); ++v)
+      file_.append_rows<double>(s.group + "/" + s.variables[v], rows, s.col_begin, ncol,
+                                std::span<const double>(s.buffer[v].data(), rows * ncol));
+    file_.append<double>(s.group + "/times_ms", s.times_ms);
+    s.times_ms.clear();
+    s.first_row_step = next;
+  }
+  file_.flush();
+  if (next >= window_end_) {
+    window_begin_ = window_end_;
+    window_end_ = std::min(window_begin_ + net_.record.flush_interval_steps, std::max<Step>(net_.run.steps, window_begin_ + 1));
+    const auto slice = partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
+    slice_begin_ = window_begin_ + slice.begin;
+    slice_end_ = window_begin_ + slice.end;
+  }
+}
+
+bool Recorder::weights_due(Step t) const {
+  for (std::size_t i = 0; i < weight_next_.size(); ++i) {
+    const auto& steps = net_.record.weights[i].steps;
+    if (weight_next_[i] < steps.size() && steps[weight_next_[i]] == t) return true;
+  }
+  return false;
+}
+
+void Recorder::snapshot_weights(Step t, const std::vector<synapse::Projection>& projections) {
+  for (std::size_t i = 0; i < weight_next_.size(); ++i) {
+    const auto& spec = net_.record.weights[i];
+    if (weight_next_[i] >= spec.steps.size() || spec.steps[weight_next_[i]] != t) continue;
+    ++weight_next_[i];
+    const auto& pspec = net_.projections[spec.projection];
+    const auto& proj = projections[spec.projection];
+    const std::string g = "/weights/" + pspec.name;
+    const bool mine = !part_.replicated(pspec.target) || comm_.rank() == 0;
+    std::vector<std::uint64_t> src, tgt;
+    std::vector<double> w;
+    const Gid first_local = part_.local(pspec.target, comm_.rank()).begin;
+    if (mine) {
+      for (std::size_t b = 0; b < proj.blocks().size(); ++b)
+        proj.for_each_by_target(b, [&](Gid s, std::uint32_t j, synapse::Weight x, std::uint16_t) {
+          src.push_back(s);
+          tgt.push_back(first_local + j);
+          w.push_back(static_cast<double>(x));
+        });
+    }
+    const auto counts = comm_.allgather(static_cast<std::uint64_t>(w.size()));
+    std::uint64_t offset = 0, total = 0;
+    for (int r = 0; r < comm_.size(); ++r) {
+      if (r < comm_.rank()) offset += counts[r];
+      total += counts[r];
+    }
+    if (!weight_ids_written_[i]) {
+      weight_ids_written_[i] = true;
+      file_.create_group(g);
+      file_.attribute(g, "source", net_.populations[pspec.source].name);
+      file_.attribute(g, "target", net_.populations[pspec.target].name);
+      file_.create_series<std::uint64_t>(g + "/source_ids");
+      file_.create_series<std::uint64_t>(g + "/target_ids");
+      file_.append<std::uint64_t>(g + "/source_ids", src);
+      file_.append<std::uint64_t>(g + "/target_ids", tgt);
+      file_.create_series<double>(g + "/times_ms", 64);
+      file_.create_table<double>(g + "/values", total, 1);
+    }
+    std::vector<double> when;
+    if (comm_.rank() == 0) when.push_back(net_.step_to_ms(t));
+    file_.append<double>(g + "/times_ms", when);
+    file_.append_rows<double>(g + "/values", 1, offset, w.size(), w);
+  }
+}
+
+std::size_t Recorder::buffered_bytes() const {
+  std::size_t b = 0;
+  for (const auto& s : spike_buffers_) b += s.times_ms.capacity() * sizeof(double) + s.node_ids.capacity() * 8;
+  for (const auto& s : samples_)
+    for (const auto& v : s.buffer) b += v.capacity() * sizeof(double);
+  return b;
+}
+
+}  // namespace plexus::sim

@@ -1,0 +1,91 @@
+#pragma once
+// Recording into the result file: spikes (SONATA layout, sorted by time then id), sampled state
+// variables and weight snapshots. Spikes are buffered in time slices: every rank sees every spike
+// (the exchange is an allgather), and of each flush window rank r keeps the r-th slice of steps, so
+// a collective append in rank order writes the window sorted by time without sorting or moving
+// data between ranks.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "plexus/comm/communicator.hpp"
+#include "plexus/io/result_file.hpp"
+#include "plexus/model/network.hpp"
+#include "plexus/partition/partition.hpp"
+#include "plexus/synapse/projection.hpp"
+
+namespace plexus::sim {
+
+// What the recorder needs to know of each population on this rank.
+struct RecordedPopulation {
+  bool spiking = false;
+  bool record_spikes = false;
+  partition::IdRange local;
+  std::vector<partition::IdRange> blocks;  // local index ranges per thread
+  std::vector<std::string> variables;
+  std::vector<const double*> arrays;  // same order as variables
+};
+
+class Recorder {
+ public:
+  Recorder(const model::Network& net, const partition::Partition& part, comm::Communicator& comm,
+           io::ResultFile& file, std::vector<RecordedPopulation> pops, int threads);
+
+  // Master thread: all spikes of step t (sorted by gid).
+  void spikes(Step t, std::span<const Gid> sorted);
+  // Any thread: samples of its own neurons after the update of step t.
+  void sample(Step t, int thread);
+  bool sample_due(Step) const { return sample_due_; }
+  void begin_step(Step t);  // master, before the step's phases
+  // True if a flush is due after step t (end of a flush window).
+  bool flush_due(Step t) const;
+  // Collective: writes buffered spikes and samples.
+  void flush(Step next);
+  // Weight snapshot before step t, if one is due (collective).
+  bool weights_due(Step t) const;
+  void snapshot_weights(Step t, const std::vector<synapse::Projection>& projections);
+  std::size_t buffered_bytes() const;
+
+ private:
+  struct SpikeBuffer {
+    int population;
+    std::vector<double> times_ms;
+    std::vector<std::uint64_t> node_ids;
+  };
+  struct SampleSet {
+    int spec;  // index into net.record.samples
+    int population;
+    std::vector<std::string> variables;
+    std::vector<const double*> arrays;
+    Step interval;
+    std::size_t col_begin = 0, col_end = 0;  // this rank's columns
+    std::vector<std::vector<std::pair<std::size_t, std::size_t>>> per_thread;  // (column, local index)
+    std::vector<std::vector<double>> buffer;  // per variable, rows x local columns
+    std::vector<double> times_ms;             // rank 0 keeps the row times
+    Step first_row_step = 0;                  // step whose sample is row 0 of the buffer
+    std::size_t rows_cap = 0;
+    std::string group;
+  };
+
+  std::size_t row_of(const SampleSet& s, Step t) const {
+    // Samples are taken after steps t with (t + 1) % interval == 0; row 0 is the first such step at
+    // or after first_row_step.
+    return static_cast<std::size_t>((t + 1) / s.interval - s.first_row_step / s.interval - 1);
+  }
+
+  const model::Network& net_;
+  const partition::Partition& part_;
+  comm::Communicator& comm_;
+  io::ResultFile& file_;
+  std::vector<RecordedPopulation> pops_;
+  std::vector<SpikeBuffer> spike_buffers_;
+  std::vector<int> buffer_of_population_;  // -1 if not recorded
+  std::vector<SampleSet> samples_;
+  Step window_begin_ = 0, window_end_ = 0, slice_begin_ = 0, slice_end_ = 0;
+  bool sample_due_ = false;
+  std::vector<std::size_t> weight_next_;  // per weight spec, index of the next snapshot step
+  std::vector<bool> weight_ids_written_;
+};
+
+}  // namespace plexus::sim

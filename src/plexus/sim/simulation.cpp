@@ -1,0 +1,787 @@
+// The simulation and its step schedule.
+//
+// Per step t, on every rank (each thread works on its own block of every population's neurons):
+//   1 inputs   spike sources (every rank computes all of them: they are functions of seed, gid and
+//              t) and their delivery into local delay buffers; independent Poisson drives and
+//              current steps for local neurons.
+//   2 deliver  the input due at t is the ring-buffer slot t mod D, read by the kernel in phase 3.
+//   3 update   neuron kernels: state, spikes and (learning models) pseudo-derivatives. The kernel
+//              consumes (reads and zeroes) the slot, so it is ready to be reused D steps later.
+//   4 exchange this rank's spikes (in gid order) go to every rank; all spikes of step t come back
+//              in gid order, whatever the partition.
+//   5 enqueue  each thread adds, for every spike in gid order, the weights of its own synapses into
+//              slot (t + d) mod D of its own neurons. Every neuron therefore receives its inputs in
+//              the same order (by source gid, then synapse) for any number of ranks or threads,
+//              which makes floating-point sums, and so the whole run, partition-independent.
+//   6 readout  readout populations (every rank holds all of them) take this step's spikes with
+//              delay 0, so each rank has the same readout values without a reduction. This must
+//              follow phase 5, which is where those spikes are enqueued.
+//   7 learn    (learning rules, later) eligibility traces and gradients on local synapses; after 6
+//              because a learning signal must be known before the traces it multiplies.
+//   8 record   spikes (master thread), samples (each thread, own neurons); collective flushes to
+//              the result file every flush interval, and weight snapshots, at step boundaries only.
+// Checkpoints (later) are taken between steps only, when all of the above is complete.
+#include "plexus/sim/simulation.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "plexus/core/error.hpp"
+#include "plexus/core/rng.hpp"
+#include "plexus/core/version.hpp"
+#include "plexus/io/result_file.hpp"
+#include "plexus/neuron/population.hpp"
+#include "plexus/partition/partition.hpp"
+#include "plexus/sim/recorder.hpp"
+#include "plexus/synapse/projection.hpp"
+
+namespace plexus::sim {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Appends base + i for every i in [begin, end) with z[i] != 0. Spikes are rare, so blocks of eight
+// neurons are first tested together (a vectorisable sum of zeros and ones).
+void collect_spikes(const double* z, Gid begin, Gid end, Gid base, std::vector<Gid>& out) {
+  Gid i = begin;
+  for (; i + 8 <= end; i += 8) {
+    double any = 0.0;
+    for (Gid k = 0; k < 8; ++k) any += z[i + k];
+    if (any == 0.0) continue;
+    for (Gid k = 0; k < 8; ++k)
+      if (z[i + k] != 0.0) out.push_back(base + i + k);
+  }
+  for (; i < end; ++i)
+    if (z[i] != 0.0) out.push_back(base + i);
+}
+
+// Runs `f` on every rank; if it throws on any rank, every rank throws the first failing rank's
+// error. Without this, a rank that failed alone would leave the others waiting in a collective.
+template <class F>
+void agree(comm::Communicator& comm, F&& f) {
+  std::string message;
+  int kind = 0;  // 0 ok, 1 user error, 2 other
+  try {
+    f();
+  } catch (const UserError& e) {
+    message = e.what();
+    kind = 1;
+  } catch (const std::exception& e) {
+    message = e.what();
+    kind = 2;
+  }
+  const auto kinds = comm.allgather(static_cast<std::uint64_t>(kind));
+  int first = -1;
+  for (int r = 0; r < comm.size(); ++r)
+    if (kinds[r] != 0) {
+      first = r;
+      break;
+    }
+  if (first < 0) return;
+  comm.broadcast(message, first);
+  if (kinds[first] == 1) throw UserError(message);
+  throw std::runtime_error(message);
+}
+
+struct PopState {
+  const model::PopulationSpec* spec = nullptr;
+  const neuron::ModelInfo* info = nullptr;
+  std::unique_ptr<neuron::Population> model;
+  partition::IdRange local;
+  std::vector<partition::IdRange> blocks;  // local index ranges per thread
+  std::vector<synapse::RingBuffer> rings;  // per receptor
+  std::vector<double> spikes;  // z of the last step, per local neuron
+  std::vector<double> i_ext;   // external current (zeros if none); empty if the model takes none
+  bool has_current = false;
+  std::vector<int> outgoing;  // projections whose source is this population
+  std::uint64_t spikes_total = 0;
+  bool generator() const { return info->phase == neuron::Phase::Generator; }
+  bool readout() const { return info->phase == neuron::Phase::Readout; }
+};
+
+struct Drive {  // independent Poisson input per target neuron
+  int index = 0;
+  int pop = 0;
+  int receptor = 0;
+  double lambda = 0.0;  // expected spikes per step
+  double weight = 0.0;
+  Step start = 0, stop = 0;
+  std::vector<std::uint8_t> mask;  // per local neuron; empty: all
+};
+
+struct CurrentStep {
+  int pop = 0;
+  double amplitude = 0.0;
+  Step start = 0, stop = 0;
+  std::vector<std::uint8_t> mask;
+};
+
+}  // namespace
+
+struct Simulation::Impl {
+  const model::Network& net;
+  comm::Communicator& comm;
+  Options opt;
+  int T = 1;
+  std::unique_ptr<partition::Partition> part;
+  std::vector<PopState> pops;
+  std::vector<synapse::Projection> projs;
+  std::vector<Drive> drives;
+  std::vector<CurrentStep> currents;
+  std::set<Step> current_changes;
+  std::vector<int> gen_pops, update_pops, readout_pops;
+  Step t = 0;
+  double build_seconds = 0.0, wall_seconds = 0.0;
+
+  // Per-step scratch.
+  std::vector<std::vector<std::vector<Gid>>> thread_spikes;  // [thread][population]
+  std::vector<Gid> local_spikes, global_spikes, gen_spikes, all_spikes;
+
+  std::unique_ptr<io::ResultFile> file;
+  std::unique_ptr<Recorder> recorder;
+
+  // Dry runs: estimated spike probability per neuron and step, per population.
+  std::vector<double> dry_rate;
+
+  Impl(const model::Network& n, comm::Communicator& c, Options o) : net(n), comm(c), opt(std::move(o)) {}
+
+  void build();
+  void build_inputs();
+  void setup_recording();
+  void recompute_currents(Step at, int thread);
+  void step_range(Step end);
+  void synthesise(int other, std::vector<Gid>& out);
+};
+
+// ------------------------------------------------------------------------------------------------
+// Building
+// ------------------------------------------------------------------------------------------------
+namespace {
+
+neuron::SpikeTrains load_spike_trains(const model::Config& cfg, const std::string& file, const std::string& pop,
+                                      const model::Node& where) {
+  const auto path = cfg.resolve_path(file);
+  if (!std::filesystem::exists(path)) where.fail(fmt::format("file '{}' does not exist", path.string()));
+  io::Reader r(path);
+  std::string base;
+  if (r.exists("/spikes/" + pop + "/timestamps"))
+    base = "/spikes/" + pop;
+  else if (r.exists("/timestamps"))
+    base = "";
+  else
+    where.fail(fmt::format("'{}' has neither /spikes/{}/timestamps nor /timestamps", path.string(), pop));
+  const auto times = r.read_doubles(base + "/timestamps");
+  const auto ids = r.read_u64(base + "/node_ids");
+  if (times.size() != ids.size()) where.fail(fmt::format("'{}': timestamps and node_ids differ in length", path.string()));
+  neuron::SpikeTrains out;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] > 100000000) where.fail(fmt::format("'{}': node id {} is implausibly large", path.string(), ids[i]));
+    if (!(times[i] >= 0)) where.fail(fmt::format("'{}': negative or invalid spike time", path.string()));
+    if (ids[i] >= out.times_ms.size()) out.times_ms.resize(ids[i] + 1);
+    out.times_ms[ids[i]].push_back(times[i]);
+  }
+  return out;
+}
+
+model::ConnectionList load_connections(const model::ProjectionSpec& p, Gid n_source, Gid n_target) {
+  io::Reader r(p.file);
+  for (const char* d : {"/source", "/target"})
+    if (!r.exists(d)) p.node.at("file").fail(fmt::format("'{}' has no dataset {}", p.file.string(), d));
+  const auto src = r.read_u64("/source");
+  const auto tgt = r.read_u64("/target");
+  if (src.size() != tgt.size()) p.node.at("file").fail(fmt::format("'{}': source and target differ in length", p.file.string()));
+  std::vector<double> w, d;
+  if (r.exists("/weight")) w = r.read_doubles("/weight");
+  if (r.exists("/delay_ms")) d = r.read_doubles("/delay_ms");
+  if ((!w.empty() && w.size() != src.size()) || (!d.empty() && d.size() != src.size()))
+    p.node.at("file").fail(fmt::format("'{}': weight/delay_ms must have one entry per connection", p.file.string()));
+  std::vector<std::size_t> order(src.size());
+  std::iota(order.begin(), order.end(), 0);
+  for (std::size_t i = 0; i < src.size(); ++i)
+    if (src[i] >= n_source || tgt[i] >= n_target)
+      p.node.at("file").fail(fmt::format("'{}': connection {} ({} -> {}) is outside the populations ({} x {})",
+                                         p.file.string(), i, src[i], tgt[i], n_source, n_target));
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return tgt[a] != tgt[b] ? tgt[a] < tgt[b] : src[a] < src[b];
+  });
+  model::ConnectionList list;
+  list.row_begin.assign(static_cast<std::size_t>(n_target) + 1, 0);
+  for (auto i : order) ++list.row_begin[tgt[i] + 1];
+  std::partial_sum(list.row_begin.begin(), list.row_begin.end(), list.row_begin.begin());
+  for (auto i : order) {
+    list.source.push_back(static_cast<Gid>(src[i]));
+    if (!w.empty()) list.weight.push_back(w[i]);
+    if (!d.empty()) list.delay_ms.push_back(d[i]);
+  }
+  return list;
+}
+
+}  // namespace
+
+void Simulation::Impl::build() {
+  const auto t0 = Clock::now();
+  T = std::max(1, opt.threads);
+  const auto& registry = neuron::Registry::get();
+
+  // Models and the partition.
+  std::vector<bool> replicated;
+  pops.resize(net.populations.size());
+  for (std::size_t p = 0; p < net.populations.size(); ++p) {
+    const auto& spec = net.populations[p];
+    const auto* info = registry.find(spec.model);
+    if (!info) {
+      std::string list;
+      for (const auto& n : registry.names()) list += (list.empty() ? "" : ", ") + n;
+      spec.node.at("model").fail(fmt::format("unknown neuron model '{}' (known: {})", spec.model, list));
+    }
+    pops[p].spec = &spec;
+    pops[p].info = info;
+    replicated.push_back(info->phase != neuron::Phase::Update);
+  }
+  part = std::make_unique<partition::Partition>(net, comm.size(), replicated);
+
+  for (std::size_t p = 0; p < pops.size(); ++p) {
+    auto& ps = pops[p];
+    ps.local = part->local(static_cast<int>(p), comm.rank());
+    for (int th = 0; th < T; ++th) ps.blocks.push_back(partition::block(ps.local.size(), T, th));
+    neuron::Setup setup{*ps.spec, ps.local, net.run.dt_ms, net.run.seed,
+                        [this](const std::string& f, const std::string& pop, const model::Node& where) {
+                          return load_spike_trains(net.config, f, pop, where);
+                        }};
+    ps.model = ps.info->make(setup);
+    ps.spikes.assign(ps.local.size(), 0.0);
+    if (!ps.model->current_unit().empty()) ps.i_ext.assign(ps.local.size(), 0.0);
+    ps.rings.resize(ps.model->receptors().size());
+    switch (ps.info->phase) {
+      case neuron::Phase::Generator: gen_pops.push_back(static_cast<int>(p)); break;
+      case neuron::Phase::Update: update_pops.push_back(static_cast<int>(p)); break;
+      case neuron::Phase::Readout: readout_pops.push_back(static_cast<int>(p)); break;
+    }
+  }
+
+  // Projections: receptor, sign and delay rules, then synapse generation for local targets.
+  std::vector<std::size_t> slots(pops.size(), 1);
+  projs.resize(net.projections.size());
+  for (const auto& spec : net.projections) {
+    auto& src = pops[spec.source];
+    auto& tgt = pops[spec.target];
+    const auto& node = spec.node;
+    if (!src.info->spiking) node.at("source").fail(fmt::format("population '{}' ({}) does not spike", src.spec->name, src.spec->model));
+    const auto receptors = tgt.model->receptors();
+    if (receptors.empty())
+      node.at("target").fail(fmt::format("population '{}' ({}) takes no synaptic input", tgt.spec->name, tgt.spec->model));
+    // Receptor: as named, else the only one, else the one matching the source's sign.
+    int r = -1;
+    if (!spec.receptor.empty()) {
+      for (std::size_t i = 0; i < receptors.size(); ++i)
+        if (receptors[i].name == spec.receptor) r = static_cast<int>(i);
+      if (r < 0) {
+        std::string list;
+        for (const auto& x : receptors) list += (list.empty() ? "" : ", ") + x.name;
+        node.at("receptor").fail(fmt::format("model '{}' has no receptor '{}' (it has: {})", tgt.spec->model, spec.receptor, list));
+      }
+    } else if (receptors.size() == 1) {
+      r = 0;
+    } else {
+      for (std::size_t i = 0; i < receptors.size(); ++i) {
+        if ((src.spec->dale == model::Dale::Excitatory && (receptors[i].kind == neuron::ReceptorKind::Excitatory || receptors[i].name == "exc")) ||
+            (src.spec->dale == model::Dale::Inhibitory && (receptors[i].kind == neuron::ReceptorKind::Inhibitory || receptors[i].name == "inh"))) {
+          r = static_cast<int>(i);
+          break;
+        }
+      }
+      if (r < 0) {
+        std::string list;
+        for (const auto& x : receptors) list += (list.empty() ? "" : ", ") + x.name;
+        node.fail(fmt::format("model '{}' has several receptors ({}); say which with 'receptor'", tgt.spec->model, list));
+      }
+    }
+    const auto& rec = receptors[static_cast<std::size_t>(r)];
+    synapse::WeightSign sign = synapse::WeightSign::AsDrawn;
+    const bool conductance = rec.kind != neuron::ReceptorKind::Current;
+    if (conductance) {
+      // Conductances are magnitudes; Dale's law is expressed by the receptor.
+      if ((src.spec->dale == model::Dale::Excitatory && rec.kind != neuron::ReceptorKind::Excitatory) ||
+          (src.spec->dale == model::Dale::Inhibitory && rec.kind != neuron::ReceptorKind::Inhibitory))
+        node.fail(fmt::format("population '{}' is {} (Dale's law) but receptor '{}' is {}", src.spec->name,
+                              src.spec->dale == model::Dale::Excitatory ? "excitatory" : "inhibitory", rec.name,
+                              rec.kind == neuron::ReceptorKind::Excitatory ? "excitatory" : "inhibitory"));
+      if (spec.weight && spec.weight->is_constant() && spec.weight->a < 0)
+        node.at("weight").fail(fmt::format("receptor '{}' is a conductance: weights must be >= 0", rec.name));
+      sign = synapse::WeightSign::Magnitude;
+    } else if (src.spec->dale == model::Dale::Excitatory) {
+      sign = synapse::WeightSign::Magnitude;
+    } else if (src.spec->dale == model::Dale::Inhibitory) {
+      if (spec.weight && spec.weight->is_constant() && spec.weight->a > 0)
+        node.at("weight").fail(fmt::format("population '{}' is inhibitory (Dale's law): weights must be <= 0", src.spec->name));
+      sign = synapse::WeightSign::NegativeMagnitude;
+    }
+    // Delay 0 only where the target is advanced after the source within the same step.
+    const int min_delay = (src.generator() || tgt.readout()) ? 0 : 1;
+    if (spec.delay_ms && std::round(spec.delay_ms->lowest() / net.run.dt_ms) < min_delay)
+      node.at("delay_ms").fail(fmt::format(
+          "delays must be at least {} step(s) of dt = {} ms here (only inputs from spike sources and into readouts may have delay 0)",
+          min_delay, net.run.dt_ms));
+
+    model::ConnectionList list;
+    if (spec.rule == model::ConnectRule::FromFile) list = load_connections(spec, src.spec->size, tgt.spec->size);
+    synapse::BuildSpec b;
+    b.spec = &spec;
+    b.n_source = src.spec->size;
+    b.target_first_local = tgt.local.begin;
+    b.blocks = tgt.blocks;
+    b.seed = net.run.seed;
+    b.dt_ms = net.run.dt_ms;
+    b.min_delay_steps = min_delay;
+    b.sign = sign;
+    b.list = spec.rule == model::ConnectRule::FromFile ? &list : nullptr;
+    projs[spec.index] = synapse::Projection::build(b);
+    projs[spec.index].receptor = r;
+    src.outgoing.push_back(spec.index);
+    slots[spec.target] = std::max<std::size_t>(slots[spec.target], projs[spec.index].max_delay() + 1u);
+  }
+  for (std::size_t p = 0; p < pops.size(); ++p)
+    for (auto& ring : pops[p].rings) ring = synapse::RingBuffer(pops[p].local.size(), slots[p]);
+
+  build_inputs();
+  thread_spikes.assign(static_cast<std::size_t>(T), std::vector<std::vector<Gid>>(pops.size()));
+  dry_rate.assign(pops.size(), 0.0);
+  build_seconds = seconds_since(t0);
+}
+
+void Simulation::Impl::build_inputs() {
+  for (const auto& in : net.inputs) {
+    auto& ps = pops[in.target];
+    std::vector<std::uint8_t> mask;
+    if (!in.node_ids.empty()) {
+      mask.assign(ps.local.size(), 0);
+      for (Gid id : in.node_ids)
+        if (ps.local.contains(id)) mask[id - ps.local.begin] = 1;
+    }
+    const Step start = net.ms_to_steps(in.start_ms);
+    const Step stop = in.stop_ms > 0 ? net.ms_to_steps(in.stop_ms) : std::numeric_limits<Step>::max();
+    if (in.kind == model::InputKind::Poisson) {
+      const auto receptors = ps.model->receptors();
+      if (ps.generator() || receptors.empty())
+        in.node.at("target").fail(fmt::format("population '{}' ({}) takes no input", ps.spec->name, ps.spec->model));
+      int r = -1;
+      if (in.receptor.empty()) {
+        if (receptors.size() == 1) r = 0;
+        else in.node.fail("the target model has several receptors; say which with 'receptor'");
+      } else {
+        for (std::size_t i = 0; i < receptors.size(); ++i)
+          if (receptors[i].name == in.receptor) r = static_cast<int>(i);
+        if (r < 0) in.node.at("receptor").fail(fmt::format("model '{}' has no receptor '{}'", ps.spec->model, in.receptor));
+      }
+      if (receptors[static_cast<std::size_t>(r)].kind != neuron::ReceptorKind::Current && in.weight < 0)
+        in.node.at("weight").fail("conductance weights must be >= 0");
+      drives.push_back({in.index, in.target, r, in.rate_hz * net.run.dt_ms * 1e-3, in.weight, start, stop, std::move(mask)});
+    } else {
+      if (ps.model->current_unit().empty())
+        in.node.at("target").fail(fmt::format("model '{}' takes no current input", ps.spec->model));
+      ps.has_current = true;
+      currents.push_back({in.target, in.amplitude, start, stop, std::move(mask)});
+      current_changes.insert(start);
+      if (stop != std::numeric_limits<Step>::max()) current_changes.insert(stop);
+    }
+  }
+}
+
+// External currents change only at the start and stop of current steps; at those steps each
+// thread recomputes its own neurons' sum from scratch (never by adding and subtracting, which
+// would leave rounding residue).
+void Simulation::Impl::recompute_currents(Step at, int thread) {
+  for (auto& ps : pops) {
+    if (!ps.has_current) continue;
+    const auto blk = ps.blocks[thread];
+    for (Gid i = blk.begin; i < blk.end; ++i) ps.i_ext[i] = 0.0;
+  }
+  for (const auto& c : currents) {
+    if (at < c.start || at >= c.stop) continue;
+    auto& ps = pops[c.pop];
+    const auto blk = ps.blocks[thread];
+    for (Gid i = blk.begin; i < blk.end; ++i)
+      if (c.mask.empty() || c.mask[i]) ps.i_ext[i] += c.amplitude;
+  }
+}
+
+void Simulation::Impl::setup_recording() {
+  if (!opt.output) return;
+  file = std::make_unique<io::ResultFile>(*opt.output, comm);
+  std::vector<RecordedPopulation> rp(pops.size());
+  for (std::size_t p = 0; p < pops.size(); ++p) {
+    auto& ps = pops[p];
+    rp[p].spiking = ps.info->spiking;
+    if (net.record.spikes_all)
+      rp[p].record_spikes = ps.info->spiking && !ps.generator();
+    else
+      rp[p].record_spikes = std::find(net.record.spike_populations.begin(), net.record.spike_populations.end(),
+                                      static_cast<int>(p)) != net.record.spike_populations.end();
+    if (rp[p].record_spikes && !ps.info->spiking)
+      net.config.root().at("record").at("spikes").fail(fmt::format("population '{}' does not spike", ps.spec->name));
+    rp[p].local = ps.local;
+    rp[p].blocks = ps.blocks;
+    rp[p].variables = ps.model->variables();
+    for (const auto& v : rp[p].variables) rp[p].arrays.push_back(ps.model->variable(v));
+  }
+  recorder = std::make_unique<Recorder>(net, *part, comm, *file, std::move(rp), T);
+
+  // Description of the run: configuration, versions, network layout.
+  file->create_group("/metadata");
+  file->write_text("/metadata/config", net.config.to_toml());
+  file->attribute("/metadata", "plexus_version", std::string(version::version()));
+  file->attribute("/metadata", "git_hash", std::string(version::git_hash()));
+  file->attribute("/metadata", "model", net.name);
+  file->attribute("/metadata", "ranks", static_cast<std::int64_t>(comm.size()));
+  file->attribute("/metadata", "threads", static_cast<std::int64_t>(T));
+  file->attribute("/metadata", "seed", static_cast<std::int64_t>(net.run.seed));
+  file->attribute("/metadata", "dt_ms", net.run.dt_ms);
+  file->attribute("/metadata", "duration_ms", net.run.duration_ms);
+  for (const auto& ps : pops) {
+    const std::string g = "/network/populations/" + ps.spec->name;
+    file->create_group(g);
+    file->attribute(g, "model", ps.spec->model);
+    file->attribute(g, "size", static_cast<std::int64_t>(ps.spec->size));
+    file->attribute(g, "first_gid", static_cast<std::int64_t>(ps.spec->first_gid));
+  }
+  for (const auto& spec : net.projections) {
+    const std::string g = "/network/projections/" + spec.name;
+    file->create_group(g);
+    file->attribute(g, "source", net.populations[spec.source].name);
+    file->attribute(g, "target", net.populations[spec.target].name);
+    const bool mine = !part->replicated(spec.target) || comm.rank() == 0;
+    const std::uint64_t local = mine ? projs[spec.index].count() : 0;
+    file->attribute(g, "synapses", static_cast<std::int64_t>(comm.sum(local)));
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Stepping
+// ------------------------------------------------------------------------------------------------
+void Simulation::Impl::synthesise(int other, std::vector<Gid>& out) {
+  // The ranks that are not there fire like this one: for each population, a Poisson number of
+  // spikes at the locally observed rate, on random ids of that rank's block.
+  for (std::size_t p = 0; p < pops.size(); ++p) {
+    if (part->replicated(static_cast<int>(p))) continue;
+    const auto range = part->local(static_cast<int>(p), other);
+    if (range.size() == 0) continue;
+    rng::Stream s(net.run.seed, rng::Purpose::Synthetic, static_cast<std::uint64_t>(other), static_cast<std::uint64_t>(t), p);
+    const auto n = rng::poisson(dry_rate[p] * range.size(), s.uniform(), s);
+    std::vector<Gid> ids;
+    for (std::uint32_t k = 0; k < n; ++k) ids.push_back(pops[p].spec->first_gid + range.begin + static_cast<Gid>(s.below(range.size())));
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    out.insert(out.end(), ids.begin(), ids.end());
+  }
+}
+
+void Simulation::Impl::step_range(Step end) {
+  if (end <= t) return;
+  const Step first = t;
+  const auto wall0 = Clock::now();
+  auto last_progress = wall0;
+  const bool dry = comm.kind() == "dry-run";
+  std::exception_ptr failure;
+  std::atomic<bool> stop{false};
+
+  // Projections per source population, flattened for the enqueue loop.
+  std::vector<std::pair<Gid, Gid>> pop_bounds;  // [first_gid, end_gid) per population
+  for (const auto& ps : pops) pop_bounds.push_back({ps.spec->first_gid, ps.spec->first_gid + ps.spec->size});
+
+  // Enqueue the given (sorted) spikes into this thread's blocks.
+  auto enqueue = [&](int th, const std::vector<Gid>& spikes, Step now) {
+    std::size_t p = 0;
+    for (Gid g : spikes) {
+      while (g >= pop_bounds[p].second) ++p;
+      const auto& out = pops[p].outgoing;
+      if (out.empty()) continue;
+      const Gid s = g - pop_bounds[p].first;
+      for (int pi : out) {
+        const auto& proj = projs[static_cast<std::size_t>(pi)];
+        auto& tgt = pops[static_cast<std::size_t>(net.projections[pi].target)];
+        proj.deliver(static_cast<std::size_t>(th), s, now, tgt.rings[static_cast<std::size_t>(proj.receptor)]);
+      }
+    }
+  };
+
+// A barrier costs a call into the OpenMP runtime even for one thread; skip it then.
+#define PLEXUS_BARRIER \
+  if (T > 1) {         \
+    _Pragma("omp barrier") \
+  }
+#pragma omp parallel num_threads(T)
+  {
+    const int th = omp_get_thread_num();
+    std::vector<double*> in_ptrs;
+    for (Step now = first; now < end; ++now) {
+      // -- 1 inputs -------------------------------------------------------------------------------
+      if (current_changes.count(now)) recompute_currents(now, th);
+      if (!gen_pops.empty()) {
+        for (int p : gen_pops) {
+          auto& ps = pops[p];
+          const auto blk = ps.blocks[th];
+          ps.model->update(now, blk.begin, blk.end, nullptr, nullptr, ps.spikes.data());
+          auto& list = thread_spikes[th][p];
+          list.clear();
+          collect_spikes(ps.spikes.data(), blk.begin, blk.end, ps.spec->first_gid, list);
+        }
+PLEXUS_BARRIER
+        if (th == 0) {
+          gen_spikes.clear();
+          for (int p : gen_pops)
+            for (int k = 0; k < T; ++k) gen_spikes.insert(gen_spikes.end(), thread_spikes[k][p].begin(), thread_spikes[k][p].end());
+        }
+PLEXUS_BARRIER
+        enqueue(th, gen_spikes, now);
+      }
+      for (const auto& d : drives) {
+        if (now < d.start || now >= d.stop) continue;
+        auto& ps = pops[d.pop];
+        double* slot = ps.rings[static_cast<std::size_t>(d.receptor)].slot(now);
+        const auto blk = ps.blocks[th];
+        for (Gid i = blk.begin; i < blk.end; ++i) {
+          if (!d.mask.empty() && !d.mask[i]) continue;
+          const Gid gid = ps.spec->first_gid + ps.local.begin + i;
+          rng::Stream s(net.run.seed, rng::Purpose::PoissonDrive, static_cast<std::uint64_t>(d.index), gid,
+                        static_cast<std::uint64_t>(now));
+          const auto k = rng::poisson(d.lambda, s.uniform(), s);
+          if (k) slot[i] += k * d.weight;
+        }
+      }
+
+      // -- 2 deliver + 3 update -------------------------------------------------------------------
+      for (int p : update_pops) {
+        auto& ps = pops[p];
+        in_ptrs.clear();
+        for (auto& ring : ps.rings) in_ptrs.push_back(ring.slot(now));
+        const auto blk = ps.blocks[th];
+        ps.model->update(now, blk.begin, blk.end, in_ptrs.data(), ps.i_ext.empty() ? nullptr : ps.i_ext.data(),
+                         ps.spikes.data());
+        auto& list = thread_spikes[th][p];
+        list.clear();
+        collect_spikes(ps.spikes.data(), blk.begin, blk.end, ps.spec->first_gid + ps.local.begin, list);
+      }
+PLEXUS_BARRIER
+
+      // -- 4 exchange (master thread) -----------------------------------------------------------------
+      if (th == 0) {
+        local_spikes.clear();
+        for (int p : update_pops)
+          for (int k = 0; k < T; ++k) local_spikes.insert(local_spikes.end(), thread_spikes[k][p].begin(), thread_spikes[k][p].end());
+        try {
+          if (dry) {
+            for (int p : update_pops) {
+              const auto n = pops[p].local.size();
+              std::size_t c = 0;
+              for (int k = 0; k < T; ++k) c += thread_spikes[k][p].size();
+              const double f = n ? static_cast<double>(c) / n : 0.0;
+              dry_rate[p] = now == 0 ? f : 0.99 * dry_rate[p] + 0.01 * f;
+            }
+            t = now;  // the synthesiser keys its numbers by step
+          }
+          comm.exchange_spikes(local_spikes, global_spikes);
+        } catch (...) {
+          failure = std::current_exception();
+          stop = true;
+        }
+        // Whole-network spike counts (every rank sees every spike).
+        {
+          std::size_t p = 0;
+          for (Gid g : global_spikes) {
+            while (g >= pop_bounds[p].second) ++p;
+            ++pops[p].spikes_total;
+          }
+          p = 0;
+          for (Gid g : gen_spikes) {
+            while (g >= pop_bounds[p].second) ++p;
+            ++pops[p].spikes_total;
+          }
+        }
+        if (recorder) {
+          if (gen_spikes.empty()) {
+            recorder->spikes(now, global_spikes);
+          } else {
+            all_spikes.assign(global_spikes.begin(), global_spikes.end());
+            const std::size_t mid = all_spikes.size();
+            all_spikes.insert(all_spikes.end(), gen_spikes.begin(), gen_spikes.end());
+            std::inplace_merge(all_spikes.begin(), all_spikes.begin() + static_cast<std::ptrdiff_t>(mid), all_spikes.end());
+            recorder->spikes(now, all_spikes);
+          }
+          recorder->begin_step(now);
+        }
+      }
+PLEXUS_BARRIER
+      if (stop) break;
+
+      // -- 5 enqueue ----------------------------------------------------------------------------------
+      enqueue(th, global_spikes, now);
+
+      // -- 6 readout ----------------------------------------------------------------------------------
+      for (int p : readout_pops) {
+        auto& ps = pops[p];
+        in_ptrs.clear();
+        for (auto& ring : ps.rings) in_ptrs.push_back(ring.slot(now));
+        const auto blk = ps.blocks[th];
+        ps.model->update(now, blk.begin, blk.end, in_ptrs.data(), ps.i_ext.empty() ? nullptr : ps.i_ext.data(),
+                         ps.spikes.data());
+      }
+
+      // -- 7 learn: no learning rules yet --------------------------------------------------------------
+
+      // -- 8 record ------------------------------------------------------------------------------------
+      if (recorder) {
+        if (recorder->sample_due(now)) recorder->sample(now, th);
+        const bool flush = recorder->flush_due(now) || now + 1 == end;
+        const bool weights = recorder->weights_due(now + 1);
+        if (flush || weights) {
+PLEXUS_BARRIER
+          if (th == 0) {
+            try {
+              if (flush) recorder->flush(now + 1);
+              if (weights) recorder->snapshot_weights(now + 1, projs);
+            } catch (...) {
+              failure = std::current_exception();
+              stop = true;
+            }
+          }
+PLEXUS_BARRIER
+          if (stop) break;
+        }
+      }
+      if (th == 0) {
+        t = now + 1;
+        if (opt.progress && opt.log && ((now & 255) == 0 || now + 1 == end)) {
+          const auto wall = Clock::now();
+          if (std::chrono::duration<double>(wall - last_progress).count() >= opt.progress_seconds || now + 1 == end) {
+            last_progress = wall;
+            const double el = std::chrono::duration<double>(wall - wall0).count();
+            const double done = static_cast<double>(now + 1 - first), todo = static_cast<double>(end - now - 1);
+            const double sim_ms = static_cast<double>(now + 1) * net.run.dt_ms;
+            const double speed = el > 0 ? done * net.run.dt_ms * 1e-3 / el : 0.0;
+            const double eta = done > 0 ? el * todo / done : 0.0;
+            *opt.log << fmt::format("[plexus] t = {:.1f} / {:.1f} ms ({:.0f}%)  {:.3g} s simulated per wall second  ETA {:.0f} s\n",
+                                    sim_ms, static_cast<double>(net.run.steps) * net.run.dt_ms,
+                                    100.0 * static_cast<double>(now + 1) / static_cast<double>(std::max<Step>(net.run.steps, 1)),
+                                    speed, eta);
+            opt.log->flush();
+          }
+        }
+      }
+    }
+  }
+#undef PLEXUS_BARRIER
+  wall_seconds += seconds_since(wall0);
+  if (failure) std::rethrow_exception(failure);
+}
+
+// ------------------------------------------------------------------------------------------------
+Simulation::Simulation(const model::Network& net, comm::Communicator& comm, Options options)
+    : impl_(std::make_unique<Impl>(net, comm, std::move(options))) {
+  agree(comm, [&] { impl_->build(); });
+  agree(comm, [&] { impl_->setup_recording(); });
+  // A dry-run communicator asks this simulation for the spikes of the ranks that are not there.
+  comm.set_synthesiser([this](int other, std::vector<Gid>& out) { impl_->synthesise(other, out); });
+  if (impl_->recorder && impl_->recorder->weights_due(0)) impl_->recorder->snapshot_weights(0, impl_->projs);
+}
+
+Simulation::~Simulation() = default;
+
+Step Simulation::now() const { return impl_->t; }
+
+void Simulation::run_until(Step end) { impl_->step_range(std::min(end, impl_->net.run.steps)); }
+
+Summary Simulation::summary() const {
+  const auto& I = *impl_;
+  Summary s;
+  s.steps = I.t;
+  s.simulated_ms = static_cast<double>(I.t) * I.net.run.dt_ms;
+  s.wall_seconds = I.comm.allgather(I.wall_seconds)[0];
+  s.build_seconds = I.comm.allgather(I.build_seconds)[0];
+  s.ranks = I.comm.size();
+  s.threads = I.T;
+  std::uint64_t local_syn = 0, syn_bytes = 0;
+  for (const auto& spec : I.net.projections) {
+    if (I.part->replicated(spec.target) && I.comm.rank() != 0) continue;
+    local_syn += I.projs[spec.index].count();
+  }
+  for (const auto& p : I.projs) syn_bytes += p.bytes();
+  s.synapses = I.comm.sum(local_syn);
+  s.local_synapses = I.comm.allgather(local_syn);
+  s.synapse_bytes = I.comm.allgather(syn_bytes);
+  s.peak_rss_bytes = I.comm.allgather(static_cast<std::uint64_t>(memory::peak_rss_bytes()));
+  s.exchange_seconds = I.comm.stats().seconds;
+  for (const auto& ps : I.pops) {
+    PopulationSummary p;
+    p.name = ps.spec->name;
+    p.model = ps.spec->model;
+    p.size = ps.spec->size;
+    p.spiking = ps.info->spiking;
+    p.spikes = ps.spikes_total;
+    p.rate_hz = s.simulated_ms > 0 ? static_cast<double>(p.spikes) / p.size / (s.simulated_ms * 1e-3) : 0.0;
+    s.populations.push_back(p);
+  }
+  return s;
+}
+
+Summary Simulation::run() {
+  run_until(impl_->net.run.steps);
+  Summary s = summary();
+  if (impl_->file) {
+    auto& f = *impl_->file;
+    agree(impl_->comm, [&] {
+      f.attribute("/metadata", "wall_time_s", s.wall_seconds);
+      f.attribute("/metadata", "build_time_s", s.build_seconds);
+      std::vector<std::uint64_t> rss(s.peak_rss_bytes.begin(), s.peak_rss_bytes.end());
+      f.write_replicated<std::uint64_t>("/metadata/peak_rss_bytes", rss);
+      f.write_replicated<std::uint64_t>("/metadata/synapse_bytes", s.synapse_bytes);
+      f.attribute("/metadata", "synapses", static_cast<std::int64_t>(s.synapses));
+      for (const auto& p : s.populations) {
+        const std::string g = "/network/populations/" + p.name;
+        f.attribute(g, "spikes", static_cast<std::int64_t>(p.spikes));
+        f.attribute(g, "rate_hz", p.rate_hz);
+      }
+      impl_->recorder.reset();
+      f.commit();
+    });
+    impl_->file.reset();
+  }
+  return s;
+}
+
+memory::Ledger Simulation::memory() const {
+  memory::Ledger l;
+  for (const auto& ps : impl_->pops) {
+    l.add("neuron state", ps.model->state_bytes() + (ps.spikes.capacity() + ps.i_ext.capacity()) * sizeof(double));
+    for (const auto& r : ps.rings) l.add("delay buffers", r.bytes());
+  }
+  for (const auto& p : impl_->projs) l.add("synapses", p.bytes());
+  if (impl_->recorder) l.add("recording buffers", impl_->recorder->buffered_bytes());
+  return l;
+}
+
+const double* Simulation::variable(const std::string& population, const std::string& name) const {
+  for (const auto& ps : impl_->pops)
+    if (ps.spec->name == population) return ps.model->variable(name);
+  return nullptr;
+}
+
+std::uint64_t Simulation::spike_count(const std::string& population) const {
+  for (const auto& ps : impl_->pops)
+    if (ps.spec->name == population) return ps.spikes_total;
+  return 0;
+}
+
+}  // namespace plexus::sim

@@ -1,0 +1,83 @@
+#pragma once
+// A simulation: the rank-local state built from a network description, stepped through time.
+// Owns the populations, synapses, delay buffers, inputs and recorders of this rank.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "plexus/comm/communicator.hpp"
+#include "plexus/core/memory.hpp"
+#include "plexus/model/network.hpp"
+
+namespace plexus::sim {
+
+struct Options {
+  int threads = 1;
+  // Result file; none: nothing is written.
+  std::optional<std::filesystem::path> output;
+  // Progress line on rank 0 (to `log`) at most every `progress_seconds` of wall time.
+  bool progress = false;
+  double progress_seconds = 2.0;
+  std::ostream* log = nullptr;
+};
+
+struct PopulationSummary {
+  std::string name;
+  std::string model;
+  Gid size = 0;
+  bool spiking = true;
+  std::uint64_t spikes = 0;  // over the whole network and run
+  double rate_hz = 0.0;
+};
+
+struct Summary {
+  Step steps = 0;
+  double simulated_ms = 0.0;
+  double wall_seconds = 0.0;      // stepping only (rank 0)
+  double build_seconds = 0.0;     // building the network (rank 0)
+  std::uint64_t synapses = 0;     // whole network
+  std::vector<PopulationSummary> populations;
+  std::vector<std::uint64_t> peak_rss_bytes;  // per rank
+  std::vector<std::uint64_t> synapse_bytes;   // per rank
+  std::vector<std::uint64_t> local_synapses;  // per rank
+  double exchange_seconds = 0.0;  // rank 0
+  int ranks = 1;
+  int threads = 1;
+};
+
+class Simulation {
+ public:
+  // Builds this rank's part of the network. Throws ConfigError/UserError, on every rank alike, for
+  // anything wrong with the description, before any output is created.
+  Simulation(const model::Network& net, comm::Communicator& comm, Options options);
+  ~Simulation();
+  Simulation(const Simulation&) = delete;
+  Simulation& operator=(const Simulation&) = delete;
+
+  // Advances to step `end` (exclusive), recording as configured.
+  void run_until(Step end);
+  // Runs to the end of the configured duration, then writes the summary into the result file
+  // and commits it (renames it to its final name).
+  Summary run();
+
+  Step now() const;
+  Summary summary() const;
+  // Bytes held by this rank, by kind.
+  memory::Ledger memory() const;
+
+  // Read access for tests: a state variable of the neurons this rank holds, and their local range.
+  const double* variable(const std::string& population, const std::string& name) const;
+  std::uint64_t spike_count(const std::string& population) const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace plexus::sim

@@ -1,0 +1,144 @@
+#include "plexus/synapse/projection.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "plexus/core/error.hpp"
+#include "plexus/core/rng.hpp"
+
+namespace plexus::synapse {
+
+namespace {
+
+std::uint16_t delay_steps(double ms, const BuildSpec& b, bool from_file) {
+  const double steps = std::round(ms / b.dt_ms);
+  if (steps < b.min_delay_steps || steps > std::numeric_limits<std::uint16_t>::max()) {
+    const auto& node = b.spec->node;
+    const std::string msg =
+        steps < b.min_delay_steps
+            ? fmt::format("delay {} ms is shorter than {} step(s) of dt = {} ms{}", ms, b.min_delay_steps, b.dt_ms,
+                          b.min_delay_steps > 0 ? " (only inputs from spike sources and into readouts may have delay 0)" : "")
+            : fmt::format("delay {} ms is longer than {} steps", ms, std::numeric_limits<std::uint16_t>::max());
+    if (!from_file && node.has("delay_ms")) node.at("delay_ms").fail(msg);
+    node.fail(msg);
+  }
+  return static_cast<std::uint16_t>(steps);
+}
+
+double signed_weight(double w, WeightSign s) {
+  switch (s) {
+    case WeightSign::AsDrawn: return w;
+    case WeightSign::Magnitude: return std::fabs(w);
+    case WeightSign::NegativeMagnitude: return -std::fabs(w);
+  }
+  return w;
+}
+
+}  // namespace
+
+Projection Projection::build(const BuildSpec& b) {
+  const auto& spec = *b.spec;
+  Projection p;
+  p.index_ = spec.index;
+  const bool file_weights = !spec.weight.has_value();
+  const bool file_delays = !spec.delay_ms.has_value();
+  if ((file_weights || file_delays) && (!b.list || (file_weights && b.list->weight.empty()) ||
+                                        (file_delays && b.list->delay_ms.empty())))
+    spec.node.fail(fmt::format("the connection file '{}' has no {} dataset; give '{}' in the model", spec.file.string(),
+                               file_weights ? "weight" : "delay_ms", file_weights ? "weight" : "delay_ms"));
+
+  p.constant_delay_ = !file_delays && spec.delay_ms->is_constant();
+  if (p.constant_delay_) {
+    p.delay_ = delay_steps(spec.delay_ms->a, b, false);
+    p.min_delay_ = p.max_delay_ = p.delay_;
+  } else {
+    p.min_delay_ = std::numeric_limits<std::uint16_t>::max();
+    p.max_delay_ = 0;
+  }
+
+  p.blocks_.resize(b.blocks.size());
+  // Two passes per block: count synapses per source, then generate again and fill. Generating twice
+  // costs little (the generator is cheap) and avoids holding a temporary copy of all synapses.
+  for (std::size_t bi = 0; bi < b.blocks.size(); ++bi) {
+    Block& blk = p.blocks_[bi];
+    blk.targets = b.blocks[bi];
+    std::vector<std::uint64_t> count(static_cast<std::size_t>(b.n_source) + 1, 0);
+    for (Gid j = blk.targets.begin; j < blk.targets.end; ++j)
+      model::for_each_source(spec, b.seed, b.n_source, b.target_first_local + j, b.list, [&](Gid s) { ++count[s + 1]; });
+    std::partial_sum(count.begin(), count.end(), count.begin());
+    if (count.back() > std::numeric_limits<std::uint32_t>::max())
+      throw UserError(fmt::format("projection '{}': more than 2^32 synapses in one block; use more ranks or threads", spec.name));
+    blk.offset.assign(count.begin(), count.end());
+    const std::size_t n = count.back();
+    blk.target.resize(n);
+    blk.weight.resize(n);
+    if (!p.constant_delay_) blk.delay.resize(n);
+    std::vector<std::uint32_t> cursor(blk.offset.begin(), blk.offset.end() - 1);
+    for (Gid j = blk.targets.begin; j < blk.targets.end; ++j) {
+      const Gid t = b.target_first_local + j;  // population-local target id
+      rng::Stream ws(b.seed, rng::Purpose::Weight, static_cast<std::uint64_t>(spec.index), t);
+      rng::Stream ds(b.seed, rng::Purpose::Delay, static_cast<std::uint64_t>(spec.index), t);
+      std::uint64_t entry = b.list ? b.list->row_begin[t] : 0;
+      model::for_each_source(spec, b.seed, b.n_source, t, b.list, [&](Gid s) {
+        const std::uint32_t k = cursor[s]++;
+        blk.target[k] = j;
+        const double w = file_weights ? b.list->weight[entry] : spec.weight->sample(ws);
+        blk.weight[k] = static_cast<Weight>(signed_weight(w, b.sign));
+        if (!p.constant_delay_) {
+          const double d = file_delays ? b.list->delay_ms[entry] : spec.delay_ms->sample(ds);
+          const auto steps = delay_steps(d, b, file_delays);
+          blk.delay[k] = steps;
+          p.min_delay_ = std::min(p.min_delay_, steps);
+          p.max_delay_ = std::max(p.max_delay_, steps);
+        }
+        ++entry;
+      });
+    }
+  }
+  if (!p.constant_delay_ && p.count() == 0) p.min_delay_ = p.max_delay_ = static_cast<std::uint16_t>(b.min_delay_steps);
+  return p;
+}
+
+std::uint64_t Projection::count() const {
+  std::uint64_t n = 0;
+  for (const auto& b : blocks_) n += b.target.size();
+  return n;
+}
+
+std::size_t Projection::bytes() const {
+  std::size_t n = 0;
+  for (const auto& b : blocks_)
+    n += b.offset.capacity() * sizeof(std::uint32_t) + b.target.capacity() * sizeof(std::uint32_t) +
+         b.weight.capacity() * sizeof(Weight) + b.delay.capacity() * sizeof(std::uint16_t);
+  return n;
+}
+
+void Projection::for_each_by_target(std::size_t bi, const std::function<void(Gid, std::uint32_t, Weight, std::uint16_t)>& f) const {
+  const Block& blk = blocks_[bi];
+  // Build a target-major index of this block's synapses; sources within a target stay ascending
+  // because rows are visited in source order.
+  const std::size_t nt = blk.targets.size();
+  std::vector<std::uint32_t> start(nt + 1, 0);
+  for (auto t : blk.target) ++start[t - blk.targets.begin + 1];
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::vector<std::uint32_t> order(blk.target.size());
+  std::vector<Gid> src(blk.target.size());
+  std::vector<std::uint32_t> cur(start.begin(), start.end() - 1);
+  const Gid n_source = static_cast<Gid>(blk.offset.size() - 1);
+  for (Gid s = 0; s < n_source; ++s)
+    for (std::uint32_t k = blk.offset[s]; k < blk.offset[s + 1]; ++k) {
+      const std::uint32_t pos = cur[blk.target[k] - blk.targets.begin]++;
+      order[pos] = k;
+      src[pos] = s;
+    }
+  for (std::size_t pos = 0; pos < order.size(); ++pos) {
+    const std::uint32_t k = order[pos];
+    f(src[pos], blk.target[k], blk.weight[k], blk.delay.empty() ? delay_ : blk.delay[k]);
+  }
+}
+
+}  // namespace plexus::synapse
