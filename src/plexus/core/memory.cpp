@@ -9,6 +9,20 @@
 namespace plexus::memory {
 
 std::size_t peak_rss_bytes() {
+  // VmHWM is this process's own high-water mark. getrusage's ru_maxrss is not: after fork + exec it
+  // starts from the parent's peak, so a run started from a big Python process would report that.
+  if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+    char line[256];
+    unsigned long kb = 0;
+    bool found = false;
+    while (std::fgets(line, sizeof line, f))
+      if (std::sscanf(line, "VmHWM: %lu kB", &kb) == 1) {
+        found = true;
+        break;
+      }
+    std::fclose(f);
+    if (found) return static_cast<std::size_t>(kb) * 1024;
+  }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<std::size_t>(usage.ru_maxrss) * 1024;  // Linux reports kilobytes

@@ -63,6 +63,7 @@ class Izhikevich final : public Population {
   std::span<const Receptor> receptors() const override { return receptors_; }
   std::string current_unit() const override { return "pA"; }
   std::vector<std::string> variables() const override { return {"v", "u", "I_syn"}; }
+  std::string unit(std::string_view v) const override { return v == "v" ? "mV" : "pA"; }
   const double* variable(std::string_view v) const override {
     if (v == "v") return v_.data();
     if (v == "u") return u_.data();

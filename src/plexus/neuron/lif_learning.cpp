@@ -78,9 +78,9 @@ class LifLearning final : public Population {
   std::span<const Receptor> receptors() const override { return receptors_; }
   std::string current_unit() const override { return "1"; }
   std::vector<std::string> variables() const override {
-    if constexpr (kAdaptive) return {"v", "a", "threshold", "psi"};
-    return {"v", "psi"};
+    return kAdaptive ? std::vector<std::string>{"v", "a", "threshold", "psi"} : std::vector<std::string>{"v", "psi"};
   }
+  std::string unit(std::string_view) const override { return "1"; }
   const double* variable(std::string_view v) const override {
     if (v == "v") return v_.data();
     if (v == "psi") return psi_.data();

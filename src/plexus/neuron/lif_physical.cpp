@@ -88,6 +88,7 @@ class LifCoba final : public Population {
   std::span<const Receptor> receptors() const override { return receptors_; }
   std::string current_unit() const override { return "pA"; }
   std::vector<std::string> variables() const override { return {"V_m", "g_e", "g_i"}; }
+  std::string unit(std::string_view v) const override { return v == "V_m" ? "mV" : "nS"; }
   const double* variable(std::string_view v) const override {
     if (v == "V_m") return V_.data();
     if (v == "g_e") return g_e_.data();
@@ -160,6 +161,7 @@ class LifCuba final : public Population {
   std::span<const Receptor> receptors() const override { return receptors_; }
   std::string current_unit() const override { return "pA"; }
   std::vector<std::string> variables() const override { return {"V_m", "I_exc", "I_inh"}; }
+  std::string unit(std::string_view v) const override { return v == "V_m" ? "mV" : "pA"; }
   const double* variable(std::string_view v) const override {
     if (v == "V_m") return V_.data();
     if (v == "I_exc") return I_e_.data();
@@ -217,6 +219,7 @@ class LifDelta final : public Population {
   std::span<const Receptor> receptors() const override { return receptors_; }
   std::string current_unit() const override { return "pA"; }
   std::vector<std::string> variables() const override { return {"V_m"}; }
+  std::string unit(std::string_view) const override { return "mV"; }
   const double* variable(std::string_view v) const override { return v == "V_m" ? V_.data() : nullptr; }
   void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext, double* spikes) override {
     delta_kernel(m_, P_, c_ext_, b, e, V_.data(), ref_.data(), in[0], i_ext, spikes);

@@ -62,6 +62,8 @@ class Population {
   // Names of the variables that can be recorded, and their arrays (size() values each).
   virtual std::vector<std::string> variables() const = 0;
   virtual const double* variable(std::string_view name) const = 0;
+  // Unit of a variable, for the result file ("mV", "nS", "1" for dimensionless).
+  virtual std::string unit(std::string_view name) const = 0;
 
   // Advances neurons [begin, end) by one step. `in[r]` is receptor r's input due this step, indexed
   // by local neuron; the kernel consumes it (reads and zeroes). `i_ext` is the external current

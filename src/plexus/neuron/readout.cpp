@@ -26,6 +26,7 @@ class Readout final : public Population {
   std::span<const Receptor> receptors() const override { return receptors_; }
   std::string current_unit() const override { return "1"; }
   std::vector<std::string> variables() const override { return {"y"}; }
+  std::string unit(std::string_view) const override { return "1"; }
   const double* variable(std::string_view v) const override { return v == "y" ? y_.data() : nullptr; }
   void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext, double* spikes) override {
     double* __restrict input = in[0];

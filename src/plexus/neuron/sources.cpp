@@ -40,6 +40,7 @@ class PoissonSource final : public Population {
       for (std::size_t i = 0; i < n_; ++i) next_[i] = draw_next(i, start_ - 1);
   }
   std::vector<std::string> variables() const override { return {}; }
+  std::string unit(std::string_view) const override { return {}; }
   const double* variable(std::string_view) const override { return nullptr; }
   void update(Step t, std::size_t b, std::size_t e, double* const*, const double*, double* spikes) override {
     for (std::size_t i = b; i < e; ++i) {
@@ -106,6 +107,7 @@ class SpikeSource final : public Population {
     cursor_.assign(n_, 0);
   }
   std::vector<std::string> variables() const override { return {}; }
+  std::string unit(std::string_view) const override { return {}; }
   const double* variable(std::string_view) const override { return nullptr; }
   void update(Step t, std::size_t b, std::size_t e, double* const*, const double*, double* spikes) override {
     for (std::size_t i = b; i < e; ++i) {
@@ -136,6 +138,7 @@ class Parrot final : public Population {
   }
   std::span<const Receptor> receptors() const override { return receptors_; }
   std::vector<std::string> variables() const override { return {}; }
+  std::string unit(std::string_view) const override { return {}; }
   const double* variable(std::string_view) const override { return nullptr; }
   void update(Step, std::size_t b, std::size_t e, double* const* in, const double*, double* spikes) override {
     double* input = in[0];

@@ -66,7 +66,12 @@ Recorder::Recorder(const model::Network& net, const partition::Partition& part, 
     file_.create_series<double>(s.group + "/times_ms", 4096);
     file_.attribute(s.group + "/times_ms", "units", std::string("ms"));
     file_.attribute(s.group, "interval_ms", static_cast<double>(s.interval) * net.run.dt_ms);
-    for (const auto& v : s.variables) file_.create_table<double>(s.group + "/" + v, ids.size(), std::min<std::size_t>(s.rows_cap, 1024));
+    for (const auto& v : s.variables) {
+      const std::string ds = s.group + "/" + v;
+      file_.create_table<double>(ds, ids.size(), std::min<std::size_t>(s.rows_cap, 1024));
+      const auto idx = static_cast<std::size_t>(std::find(rp.variables.begin(), rp.variables.end(), v) - rp.variables.begin());
+      file_.attribute(ds, "units", rp.units[idx]);
+    }
     samples_.push_back(std::move(s));
   }
 

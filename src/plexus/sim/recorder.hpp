@@ -25,6 +25,7 @@ struct RecordedPopulation {
   std::vector<partition::IdRange> blocks;  // local index ranges per thread
   std::vector<std::string> variables;
   std::vector<const double*> arrays;  // same order as variables
+  std::vector<std::string> units;     // same order as variables
 };
 
 class Recorder {

@@ -435,7 +435,10 @@ void Simulation::Impl::setup_recording() {
     rp[p].local = ps.local;
     rp[p].blocks = ps.blocks;
     rp[p].variables = ps.model->variables();
-    for (const auto& v : rp[p].variables) rp[p].arrays.push_back(ps.model->variable(v));
+    for (const auto& v : rp[p].variables) {
+      rp[p].arrays.push_back(ps.model->variable(v));
+      rp[p].units.push_back(ps.model->unit(v));
+    }
   }
   recorder = std::make_unique<Recorder>(net, *part, comm, *file, std::move(rp), T);
 

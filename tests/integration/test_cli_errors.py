@@ -1,0 +1,66 @@
+"""Malformed model files and command lines: exit code 2, a message with file, line and key, on every
+rank count, and no output file left behind (neither the result nor a .partial)."""
+import glob
+import os
+
+from common import Checker, mpi_command, parse_args, run
+
+args = parse_args()
+c = Checker()
+base = open(os.path.join(args.source_dir, "models/coba_benchmark.toml")).read()
+lines = base.splitlines()
+
+
+def line_of(text, needle):
+    for i, l in enumerate(text.splitlines(), 1):
+        if needle in l:
+            return i
+    raise AssertionError(needle)
+
+
+cases = []
+# Unknown key (typo) in a population.
+t = base.replace('size = 3200', 'size = 3200\nsise = 3')
+cases.append(("unknown_key", t, [], f"bad.toml:{line_of(t, 'sise')}", "'populations.E.sise'"))
+# Wrong type.
+t = base.replace('p = 0.02', 'p = "0.02"', 1)
+quoted = 'p = "0.02"'
+cases.append(("wrong_type", t, [], f"bad.toml:{line_of(t, quoted)}", "'projections.EE.p'"))
+# Out of range.
+t = base.replace('duration_ms = 1000.0', 'duration_ms = -5.0')
+cases.append(("out_of_range", t, [], f"bad.toml:{line_of(t, 'duration_ms = -5.0')}", "'run.duration_ms'"))
+# Unknown neuron parameter.
+t = base.replace('tau_m_ms = 20.0', 'tau_mem_ms = 20.0', 1)
+cases.append(("bad_param", t, [], f"bad.toml:{line_of(t, 'tau_mem_ms')}", "'populations.E.params.tau_mem_ms'"))
+# TOML syntax error.
+t = base.replace('[projections.EI]', '[projections.EI')
+cases.append(("syntax", t, [], f"bad.toml:{line_of(t, '[projections.EI')}", "syntax"))
+# A bad override.
+cases.append(("bad_set", base, ["--set", "network.seed=-3"], "--set network.seed=-3", "'network.seed'"))
+# A missing connection file.
+t = base.replace('rule = "fixed_probability"\np = 0.02\nweight = 6.0', 'rule = "from_file"\nfile = "nowhere.h5"', 1)
+cases.append(("missing_file", t, [], f"bad.toml:{line_of(t, 'nowhere.h5')}", "nowhere.h5"))
+
+for name, text, extra, where, key in cases:
+    d = os.path.join(args.work_dir, name)
+    os.makedirs(d)
+    model = os.path.join(d, "bad.toml")
+    open(model, "w").write(text)
+    out = os.path.join(d, "result.h5")
+    for ranks in (1, 2):
+        r = run(mpi_command(args, ranks, "run", model, "-o", out, "-q", *extra), expect=2, cwd=d)
+        msg = r.stderr
+        c.check(where in msg, f"{name} ({ranks} ranks): message names '{where}': {msg.strip()[:300]}")
+        c.check(key in msg, f"{name} ({ranks} ranks): message names {key}")
+        c.check(msg.count("plexus: error:") == 1, f"{name} ({ranks} ranks): reported once, not once per rank")
+        c.check(not glob.glob(os.path.join(d, "result.h5*")), f"{name}: no output file left behind")
+
+# A model file that does not exist, and a bad option.
+r = run(mpi_command(args, 1, "run", os.path.join(args.work_dir, "absent.toml"), "-q"), expect=2)
+c.check("absent.toml" in r.stderr, "missing model file named")
+r = run([args.plexus, "run"], expect=2)
+c.check("model" in r.stderr.lower(), "missing positional argument reported")
+r = run([args.plexus, "run", "x.toml", "--threads", "0"], expect=2)
+r = run([args.plexus, "inspect", os.path.join(args.work_dir, "absent.h5")], expect=2)
+c.check("no such file" in r.stderr, "inspect of a missing file")
+c.finish()
