@@ -44,8 +44,8 @@ std::string describe_minmax(const std::vector<std::uint64_t>& v, bool bytes) {
   for (auto x : v) lo = std::min(lo, x), hi = std::max(hi, x), sum += x;
   const double mean = v.empty() ? 0.0 : static_cast<double>(sum) / static_cast<double>(v.size());
   if (bytes)
-    return fmt::format("min {} / mean {} / max {}", memory::human_bytes(static_cast<double>(lo)), memory::human_bytes(mean),
-                       memory::human_bytes(static_cast<double>(hi)));
+    return fmt::format("min {} / mean {} / max {}", memory::human_bytes(static_cast<double>(lo)),
+                       memory::human_bytes(mean), memory::human_bytes(static_cast<double>(hi)));
   return fmt::format("min {} / mean {:.0f} / max {}", lo, mean, hi);
 }
 
@@ -61,15 +61,19 @@ int run(const RunArgs& a, comm::Communicator& world) {
   if (a.threads <= 0 && std::getenv("OMP_NUM_THREADS")) opt.threads = omp_get_max_threads();
   opt.progress = root && !a.quiet;
   opt.log = &std::cerr;
-  if (!dry) opt.output = a.output.empty() ? std::filesystem::path("results") / (net.name + ".h5") : std::filesystem::path(a.output);
+  if (!dry)
+    opt.output = a.output.empty() ? std::filesystem::path("results") / (net.name + ".h5")
+                                  : std::filesystem::path(a.output);
 
   sim::Simulation simulation(net, comm, opt);
   {
     const auto s = simulation.summary();
     if (root) {
-      std::cout << fmt::format("plexus {} ({}): model '{}', {} neurons, {} synapses; {} rank(s){} x {} thread(s); built in {:.2f} s\n",
-                               version::version(), version::git_hash(), net.name, net.total_neurons, s.synapses, comm.size(),
-                               dry ? fmt::format(" (dry run as rank {})", a.dry_rank) : "", opt.threads, s.build_seconds);
+      std::cout << fmt::format(
+          "plexus {} ({}): model '{}', {} neurons, {} synapses; {} rank(s){} x {} thread(s); built in {:.2f} "
+          "s\n",
+          version::version(), version::git_hash(), net.name, net.total_neurons, s.synapses, comm.size(),
+          dry ? fmt::format(" (dry run as rank {})", a.dry_rank) : "", opt.threads, s.build_seconds);
       if (opt.output) std::cout << fmt::format("writing {}\n", opt.output->string());
       std::cout.flush();
     }
@@ -78,15 +82,16 @@ int run(const RunArgs& a, comm::Communicator& world) {
   if (root) {
     std::uint64_t total_spikes = 0;
     for (const auto& p : s.populations) total_spikes += p.spikes;
-    std::cout << fmt::format("simulated {:.1f} ms in {:.2f} s wall ({:.3f} s per simulated second); {} spikes\n",
-                             s.simulated_ms, s.wall_seconds, s.simulated_ms > 0 ? s.wall_seconds / (s.simulated_ms * 1e-3) : 0.0,
-                             total_spikes);
+    std::cout << fmt::format(
+        "simulated {:.1f} ms in {:.2f} s wall ({:.3f} s per simulated second); {} spikes\n", s.simulated_ms,
+        s.wall_seconds, s.simulated_ms > 0 ? s.wall_seconds / (s.simulated_ms * 1e-3) : 0.0, total_spikes);
     for (const auto& p : s.populations) {
       if (!p.spiking) {
         std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  (non-spiking)\n", p.name, p.model, p.size);
         continue;
       }
-      std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  {:>10} spikes  {:8.3f} Hz\n", p.name, p.model, p.size, p.spikes, p.rate_hz);
+      std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  {:>10} spikes  {:8.3f} Hz\n", p.name, p.model,
+                               p.size, p.spikes, p.rate_hz);
     }
     std::cout << fmt::format("peak memory per rank: {}\n", describe_minmax(s.peak_rss_bytes, true));
     const auto mem = simulation.memory();
@@ -94,11 +99,14 @@ int run(const RunArgs& a, comm::Communicator& world) {
       std::uint64_t bytes = 0, local = 0;
       for (auto b : s.synapse_bytes) bytes += b;
       for (auto l : s.local_synapses) local += l;
-      std::cout << fmt::format("synapses per rank: {}; {:.2f} bytes per synapse\n", describe_minmax(s.local_synapses, false),
+      std::cout << fmt::format("synapses per rank: {}; {:.2f} bytes per synapse\n",
+                               describe_minmax(s.local_synapses, false),
                                local ? static_cast<double>(bytes) / static_cast<double>(local) : 0.0);
     }
     std::string parts;
-    for (const auto& [k, b] : mem.entries()) parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, memory::human_bytes(static_cast<double>(b)));
+    for (const auto& [k, b] : mem.entries())
+      parts +=
+          fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, memory::human_bytes(static_cast<double>(b)));
     std::cout << fmt::format("rank 0 holds: {}\n", parts);
     if (opt.output) std::cout << fmt::format("wrote {}\n", opt.output->string());
   }
@@ -109,23 +117,27 @@ int inspect(const std::string& path) {
   io::Reader r(path);
   std::cout << path << "\n";
   if (r.exists("/metadata")) {
-    std::cout << fmt::format("  Plexus {} ({}), model '{}': {} rank(s) x {} thread(s), {} ms at dt = {} ms, seed {}\n",
-                             r.attribute("/metadata", "plexus_version"), r.attribute("/metadata", "git_hash"),
-                             r.attribute("/metadata", "model"), r.attribute("/metadata", "ranks"),
-                             r.attribute("/metadata", "threads"), r.attribute("/metadata", "duration_ms"),
-                             r.attribute("/metadata", "dt_ms"), r.attribute("/metadata", "seed"));
+    std::cout << fmt::format(
+        "  Plexus {} ({}), model '{}': {} rank(s) x {} thread(s), {} ms at dt = {} ms, seed {}\n",
+        r.attribute("/metadata", "plexus_version"), r.attribute("/metadata", "git_hash"),
+        r.attribute("/metadata", "model"), r.attribute("/metadata", "ranks"),
+        r.attribute("/metadata", "threads"), r.attribute("/metadata", "duration_ms"),
+        r.attribute("/metadata", "dt_ms"), r.attribute("/metadata", "seed"));
     const auto wall = r.attribute("/metadata", "wall_time_s");
-    if (!wall.empty()) std::cout << fmt::format("  wall time {} s, {} synapses\n", wall, r.attribute("/metadata", "synapses"));
-    else std::cout << "  (incomplete: the run did not finish writing this file)\n";
+    if (!wall.empty())
+      std::cout << fmt::format("  wall time {} s, {} synapses\n", wall, r.attribute("/metadata", "synapses"));
+    else
+      std::cout << "  (incomplete: the run did not finish writing this file)\n";
   }
   if (r.is_group("/network/populations")) {
     std::cout << "populations:\n";
     for (const auto& p : r.children("/network/populations")) {
       const std::string g = "/network/populations/" + p;
       const auto rate = r.attribute(g, "rate_hz");
-      std::cout << fmt::format("  {:<16} {:<14} size {:>8}  first gid {:>8}{}\n", p, r.attribute(g, "model"),
-                               r.attribute(g, "size"), r.attribute(g, "first_gid"),
-                               rate.empty() ? "" : fmt::format("  spikes {:>10}  rate {} Hz", r.attribute(g, "spikes"), rate));
+      std::cout << fmt::format(
+          "  {:<16} {:<14} size {:>8}  first gid {:>8}{}\n", p, r.attribute(g, "model"),
+          r.attribute(g, "size"), r.attribute(g, "first_gid"),
+          rate.empty() ? "" : fmt::format("  spikes {:>10}  rate {} Hz", r.attribute(g, "spikes"), rate));
     }
   }
   if (r.is_group("/spikes")) {
@@ -145,7 +157,8 @@ int inspect(const std::string& path) {
       for (const auto& v : r.children(g)) {
         if (v == "node_ids" || v == "times_ms") continue;
         const auto info = r.info(g + "/" + v);
-        std::cout << fmt::format("  {}/{}: {} times x {} neurons\n", p, v, info.shape.size() > 0 ? info.shape[0] : 0,
+        std::cout << fmt::format("  {}/{}: {} times x {} neurons\n", p, v,
+                                 info.shape.size() > 0 ? info.shape[0] : 0,
                                  info.shape.size() > 1 ? info.shape[1] : 0);
       }
     }
@@ -154,7 +167,8 @@ int inspect(const std::string& path) {
     std::cout << "weights:\n";
     for (const auto& p : r.children("/weights")) {
       const auto info = r.info("/weights/" + p + "/values");
-      std::cout << fmt::format("  {}: {} snapshot(s) of {} synapses\n", p, info.shape.size() > 0 ? info.shape[0] : 0,
+      std::cout << fmt::format("  {}: {} snapshot(s) of {} synapses\n", p,
+                               info.shape.size() > 0 ? info.shape[0] : 0,
                                info.shape.size() > 1 ? info.shape[1] : 0);
     }
   }
@@ -195,19 +209,26 @@ int main(int argc, char** argv) {
   const bool root = world->rank() == 0;
 
   CLI::App app{"Plexus: distributed spiking-network simulation with online learning"};
-  app.set_version_flag("--version", std::string(plexus::version::version()) + " (" + plexus::version::git_hash() + ")");
+  app.set_version_flag("--version",
+                       std::string(plexus::version::version()) + " (" + plexus::version::git_hash() + ")");
   app.require_subcommand(1);
   RunArgs ra;
   auto* run_cmd = app.add_subcommand("run", "Simulate a model (run under mpiexec -n R for R ranks)");
   run_cmd->add_option("model", ra.model, "Model file (TOML)")->required();
   run_cmd->add_option("-o,--output", ra.output, "Result file (default: results/<model>.h5)");
-  run_cmd->add_option("--threads", ra.threads, "OpenMP threads per rank (default 1, or OMP_NUM_THREADS)")->check(CLI::Range(1, 1024));
+  run_cmd->add_option("--threads", ra.threads, "OpenMP threads per rank (default 1, or OMP_NUM_THREADS)")
+      ->check(CLI::Range(1, 1024));
   run_cmd->add_option("--set", ra.sets, "Override a model key: --set run.duration_ms=500 (repeatable)");
   run_cmd->add_flag("-q,--quiet", ra.quiet, "No progress line");
-  auto* dr = run_cmd->add_option("--dry-run-ranks", ra.dry_ranks,
-                                 "Play one rank of an R-rank run in this process (others' spikes synthesised; no result file)")
-                 ->check(CLI::Range(1, 1 << 20));
-  run_cmd->add_option("--dry-run-rank", ra.dry_rank, "Which rank to play in a dry run (default 0)")->needs(dr)->check(CLI::NonNegativeNumber);
+  auto* dr =
+      run_cmd
+          ->add_option(
+              "--dry-run-ranks", ra.dry_ranks,
+              "Play one rank of an R-rank run in this process (others' spikes synthesised; no result file)")
+          ->check(CLI::Range(1, 1 << 20));
+  run_cmd->add_option("--dry-run-rank", ra.dry_rank, "Which rank to play in a dry run (default 0)")
+      ->needs(dr)
+      ->check(CLI::NonNegativeNumber);
   std::string inspect_path;
   auto* inspect_cmd = app.add_subcommand("inspect", "Describe what a result file holds");
   inspect_cmd->add_option("file", inspect_path, "Result file (HDF5)")->required();
@@ -217,14 +238,17 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = 0;
-    if (root) rc = app.exit(e);
-    else rc = e.get_exit_code();
+    if (root)
+      rc = app.exit(e);
+    else
+      rc = e.get_exit_code();
     return rc == 0 ? plexus::kExitOk : plexus::kExitUsage;
   }
 
   try {
     if (*run_cmd) {
-      if (ra.dry_ranks > 0 && ra.dry_rank >= ra.dry_ranks) throw plexus::UserError("--dry-run-rank must be below --dry-run-ranks");
+      if (ra.dry_ranks > 0 && ra.dry_rank >= ra.dry_ranks)
+        throw plexus::UserError("--dry-run-rank must be below --dry-run-ranks");
       return run(ra, *world);
     }
     if (*inspect_cmd) return root ? inspect(inspect_path) : plexus::kExitOk;

@@ -10,7 +10,9 @@ namespace {
 plexus::comm::Communicator* g_world = nullptr;
 }
 
-plexus::comm::Communicator& plexus::test::world() { return *g_world; }
+plexus::comm::Communicator& plexus::test::world() {
+  return *g_world;
+}
 
 int main(int argc, char** argv) {
   plexus::comm::Environment env(argc, argv);

@@ -134,7 +134,8 @@ TEST_CASE("a distributed run equals the single-process run, neuron by neuron", "
   const auto local = partition::block(403, w.size(), w.rank());
   for (const char* var : {"V_m", "g_e", "g_i"}) {
     INFO(var);
-    CHECK(std::memcmp(dist.variable("E", var), ref.variable("E", var) + local.begin, local.size() * sizeof(double)) == 0);
+    CHECK(std::memcmp(dist.variable("E", var), ref.variable("E", var) + local.begin,
+                      local.size() * sizeof(double)) == 0);
   }
   // Readouts are held by every rank, identically.
   CHECK(std::memcmp(dist.variable("out", "y"), ref.variable("out", "y"), 2 * sizeof(double)) == 0);
@@ -156,9 +157,10 @@ TEST_CASE("the collectively written result file equals the one-process file", "[
     opt.output = dir / "ref.h5";
     sim::Simulation(net, *single, opt).run();
     io::Reader a(dir / "dist.h5"), b(dir / "ref.h5");
-    for (const std::string ds : {"/spikes/E/timestamps", "/spikes/E/node_ids", "/spikes/I/timestamps", "/spikes/I/node_ids",
-                                 "/samples/E/V_m", "/samples/E/g_e", "/samples/E/times_ms", "/samples/out/y",
-                                 "/weights/EE/values", "/weights/EE/source_ids", "/weights/EE/target_ids", "/weights/EE/times_ms"}) {
+    for (const std::string ds :
+         {"/spikes/E/timestamps", "/spikes/E/node_ids", "/spikes/I/timestamps", "/spikes/I/node_ids",
+          "/samples/E/V_m", "/samples/E/g_e", "/samples/E/times_ms", "/samples/out/y", "/weights/EE/values",
+          "/weights/EE/source_ids", "/weights/EE/target_ids", "/weights/EE/times_ms"}) {
       INFO(ds);
       CHECK(a.info(ds).shape == b.info(ds).shape);
       CHECK(a.read_doubles(ds) == b.read_doubles(ds));

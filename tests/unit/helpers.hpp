@@ -50,7 +50,8 @@ struct Cells {
 struct TempDir {
   std::filesystem::path path;
   TempDir() {
-    path = std::filesystem::temp_directory_path() / ("plexus-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+    path = std::filesystem::temp_directory_path() /
+           ("plexus-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     std::filesystem::remove_all(path);
     std::filesystem::create_directories(path);
   }

@@ -118,34 +118,50 @@ TEST_CASE("bad overrides are reported against the option that gave them", "[conf
 }
 
 TEST_CASE("Dale's law and delays are checked", "[config]") {
-  const std::string two = kBase + "dale = \"excitatory\"\n[populations.I]\nmodel = \"lif_cuba\"\nsize = 5\ndale = \"inhibitory\"\n";
-  std::string msg = error_of(two + "[projections.p]\nsource = \"E\"\ntarget = \"I\"\nrule = \"all_to_all\"\nreceptor = \"exc\"\nweight = -1.0\ndelay_ms = 1.0\n");
+  const std::string two =
+      kBase +
+      "dale = \"excitatory\"\n[populations.I]\nmodel = \"lif_cuba\"\nsize = 5\ndale = \"inhibitory\"\n";
+  std::string msg = error_of(two +
+                             "[projections.p]\nsource = \"E\"\ntarget = \"I\"\nrule = "
+                             "\"all_to_all\"\nreceptor = \"exc\"\nweight = -1.0\ndelay_ms = 1.0\n");
   CHECK_THAT(msg, Contains("'projections.p.weight'"));
   CHECK_THAT(msg, Contains("excitatory"));
-  msg = error_of(two + "[projections.p]\nsource = \"I\"\ntarget = \"I\"\nrule = \"all_to_all\"\nreceptor = \"inh\"\nweight = 1.0\ndelay_ms = 1.0\n");
+  msg = error_of(two +
+                 "[projections.p]\nsource = \"I\"\ntarget = \"I\"\nrule = \"all_to_all\"\nreceptor = "
+                 "\"inh\"\nweight = 1.0\ndelay_ms = 1.0\n");
   CHECK_THAT(msg, Contains("inhibitory (Dale's law): weights must be <= 0"));
-  msg = error_of(two + "[projections.p]\nsource = \"I\"\ntarget = \"E\"\nrule = \"all_to_all\"\nreceptor = \"exc\"\nweight = 1.0\ndelay_ms = 1.0\n");
+  msg = error_of(two +
+                 "[projections.p]\nsource = \"I\"\ntarget = \"E\"\nrule = \"all_to_all\"\nreceptor = "
+                 "\"exc\"\nweight = 1.0\ndelay_ms = 1.0\n");
   CHECK_THAT(msg, Contains("receptor 'exc' is excitatory"));
-  msg = error_of(two + "[projections.p]\nsource = \"E\"\ntarget = \"I\"\nrule = \"all_to_all\"\nreceptor = \"exc\"\nweight = 1.0\ndelay_ms = 0.0\n");
+  msg = error_of(two +
+                 "[projections.p]\nsource = \"E\"\ntarget = \"I\"\nrule = \"all_to_all\"\nreceptor = "
+                 "\"exc\"\nweight = 1.0\ndelay_ms = 0.0\n");
   CHECK_THAT(msg, Contains("'projections.p.delay_ms'"));
   CHECK_THAT(msg, Contains("at least 1 step"));
-  msg = error_of(two + "[projections.p]\nsource = \"E\"\ntarget = \"I\"\nrule = \"fixed_indegree\"\nindegree = 30\nweight = 1.0\ndelay_ms = 1.0\n");
+  msg = error_of(two +
+                 "[projections.p]\nsource = \"E\"\ntarget = \"I\"\nrule = \"fixed_indegree\"\nindegree = "
+                 "30\nweight = 1.0\ndelay_ms = 1.0\n");
   CHECK_THAT(msg, Contains("exceeds the 20 available sources"));
-  msg = error_of(two + "[projections.p]\nsource = \"E\"\ntarget = \"X\"\nrule = \"all_to_all\"\nweight = 1.0\ndelay_ms = 1.0\n");
+  msg = error_of(two +
+                 "[projections.p]\nsource = \"E\"\ntarget = \"X\"\nrule = \"all_to_all\"\nweight = "
+                 "1.0\ndelay_ms = 1.0\n");
   CHECK_THAT(msg, Contains("no population named 'X'"));
 }
 
 TEST_CASE("distributions must stay inside the allowed range", "[config]") {
   const std::string msg =
-      error_of(kBase + "[projections.p]\nsource = \"E\"\ntarget = \"E\"\nrule = \"all_to_all\"\nreceptor = \"exc\"\n"
-                       "weight = 1.0\ndelay_ms = { dist = \"normal\", mean = 1.0, std = 0.2 }\n");
+      error_of(kBase +
+               "[projections.p]\nsource = \"E\"\ntarget = \"E\"\nrule = \"all_to_all\"\nreceptor = \"exc\"\n"
+               "weight = 1.0\ndelay_ms = { dist = \"normal\", mean = 1.0, std = 0.2 }\n");
   CHECK_THAT(msg, Contains("'projections.p.delay_ms'"));
   CHECK_THAT(msg, Contains("add 'min'/'max'"));
 }
 
 TEST_CASE("populations get gids in file order, also after a round trip of the resolved config", "[config]") {
-  const std::string toml = "[run]\nduration_ms = 1.0\n[populations.zeta]\nmodel = \"lif\"\nsize = 3\n"
-                           "[populations.alpha]\nmodel = \"lif\"\nsize = 4\n";
+  const std::string toml =
+      "[run]\nduration_ms = 1.0\n[populations.zeta]\nmodel = \"lif\"\nsize = 3\n"
+      "[populations.alpha]\nmodel = \"lif\"\nsize = 4\n";
   auto net = test::network(toml);
   REQUIRE(net.populations.size() == 2);
   CHECK(net.populations[0].name == "zeta");

@@ -15,8 +15,9 @@ using namespace plexus;
 
 namespace {
 model::Network net_with(const std::string& projection, int n = 1000) {
-  return test::network("[run]\nduration_ms = 1.0\n[populations.A]\nmodel = \"lif\"\nsize = " + std::to_string(n) +
-                       "\n[projections.p]\nsource = \"A\"\ntarget = \"A\"\nweight = 1.0\ndelay_ms = 1.0\n" + projection);
+  return test::network(
+      "[run]\nduration_ms = 1.0\n[populations.A]\nmodel = \"lif\"\nsize = " + std::to_string(n) +
+      "\n[projections.p]\nsource = \"A\"\ntarget = \"A\"\nweight = 1.0\ndelay_ms = 1.0\n" + projection);
 }
 }  // namespace
 
@@ -82,7 +83,8 @@ TEST_CASE("synapses do not depend on how targets are split into blocks", "[conne
   auto net = test::network(
       "[run]\nduration_ms = 1.0\n[populations.A]\nmodel = \"lif\"\nsize = 500\n"
       "[projections.p]\nsource = \"A\"\ntarget = \"A\"\nrule = \"fixed_probability\"\np = 0.05\n"
-      "weight = { dist = \"normal\", mean = 0.0, std = 1.0 }\ndelay_ms = { dist = \"uniform\", low = 1.0, high = 5.0 }\n");
+      "weight = { dist = \"normal\", mean = 0.0, std = 1.0 }\ndelay_ms = { dist = \"uniform\", low = 1.0, "
+      "high = 5.0 }\n");
   auto collect = [&](std::vector<partition::IdRange> blocks, Gid first) {
     synapse::BuildSpec b;
     b.spec = &net.projections[0];
@@ -94,7 +96,8 @@ TEST_CASE("synapses do not depend on how targets are split into blocks", "[conne
     auto proj = synapse::Projection::build(b);
     std::vector<std::tuple<Gid, Gid, float, int>> out;
     for (std::size_t i = 0; i < blocks.size(); ++i)
-      proj.for_each_by_target(i, [&](Gid s, std::uint32_t t, float w, std::uint16_t d) { out.emplace_back(first + t, s, w, d); });
+      proj.for_each_by_target(
+          i, [&](Gid s, std::uint32_t t, float w, std::uint16_t d) { out.emplace_back(first + t, s, w, d); });
     return out;
   };
   const auto whole = collect({{0, 500}}, 0);
@@ -110,7 +113,8 @@ TEST_CASE("synapses do not depend on how targets are split into blocks", "[conne
   CHECK(delays == std::set<int>{1, 2, 3, 4, 5});
 }
 
-TEST_CASE("Dale's law: excitatory weights >= 0, inhibitory <= 0, whatever the distribution", "[connectivity]") {
+TEST_CASE("Dale's law: excitatory weights >= 0, inhibitory <= 0, whatever the distribution",
+          "[connectivity]") {
   test::TempDir dir;
   auto net = test::network(
       "[run]\nduration_ms = 1.0\n[populations.E]\nmodel = \"lif\"\nsize = 40\ndale = \"excitatory\"\n"

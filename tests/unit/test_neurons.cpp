@@ -8,10 +8,11 @@
 using namespace plexus;
 
 namespace {
-std::string one(const std::string& model, const std::string& params, const std::string& init = "", double dt = 1.0,
-                int size = 1) {
-  return "[run]\nduration_ms = 1000.0\ndt_ms = " + std::to_string(dt) + "\n[populations.P]\nmodel = \"" + model +
-         "\"\nsize = " + std::to_string(size) + "\nparams = {" + params + "}\n" + (init.empty() ? "" : "init = {" + init + "}\n");
+std::string one(const std::string& model, const std::string& params, const std::string& init = "",
+                double dt = 1.0, int size = 1) {
+  return "[run]\nduration_ms = 1000.0\ndt_ms = " + std::to_string(dt) + "\n[populations.P]\nmodel = \"" +
+         model + "\"\nsize = " + std::to_string(size) + "\nparams = {" + params + "}\n" +
+         (init.empty() ? "" : "init = {" + init + "}\n");
 }
 }  // namespace
 
@@ -25,10 +26,13 @@ TEST_CASE("learning-form LIF: membrane under constant input, first spike and sof
     const bool spiked = c.step();
     const double expected = I * (1 - std::pow(alpha, k + 1)) / (1 - alpha);
     REQUIRE(c.var("v") == Approx(expected).epsilon(1e-12));
-    if (spiked) first = k;
-    else REQUIRE(expected < v_th);
+    if (spiked)
+      first = k;
+    else
+      REQUIRE(expected < v_th);
   }
-  const int predicted = static_cast<int>(std::ceil(std::log(1 - v_th * (1 - alpha) / I) / std::log(alpha))) - 1;
+  const int predicted =
+      static_cast<int>(std::ceil(std::log(1 - v_th * (1 - alpha) / I) / std::log(alpha))) - 1;
   CHECK(first == predicted);
   const double v_spike = c.var("v");
   c.step();  // soft reset by subtraction of v_th
@@ -81,15 +85,19 @@ TEST_CASE("pseudo-derivative follows SPEC 1.3", "[neuron]") {
 TEST_CASE("physical LIF (CUBA): constant current gives the closed-form spike train", "[neuron]") {
   // tau 10 ms, R = 1/g_L = 0.1 GOhm, I = 250 pA -> V_inf = E_L + 25 mV, above threshold (15 mV up).
   const double dt = 0.1, tau = 10.0, EL = -70.0, Vth = -55.0, Vr = -70.0, RI = 25.0;
-  test::Cells c(one("lif_cuba", "tau_m_ms = 10.0, g_L_nS = 10.0, E_L_mV = -70.0, V_th_mV = -55.0, V_reset_mV = -70.0, "
-                                "t_ref_ms = 2.0, I_e_pA = 250.0", "", dt));
+  test::Cells c(one("lif_cuba",
+                    "tau_m_ms = 10.0, g_L_nS = 10.0, E_L_mV = -70.0, V_th_mV = -55.0, V_reset_mV = -70.0, "
+                    "t_ref_ms = 2.0, I_e_pA = 250.0",
+                    "", dt));
   // Steps from reset to threshold: first j with V(j dt) >= V_th.
   const int climb = static_cast<int>(std::ceil(-tau * std::log((EL + RI - Vth) / (EL + RI - Vr)) / dt));
   std::vector<int> spikes;
   for (int k = 0; k < 2000; ++k) {
     c.step();
-    if (c.z[0] != 0.0) spikes.push_back(k);
-    else if (k < climb - 1) REQUIRE(c.var("V_m") == Approx(EL + RI * (1 - std::exp(-(k + 1) * dt / tau))).epsilon(1e-12));
+    if (c.z[0] != 0.0)
+      spikes.push_back(k);
+    else if (k < climb - 1)
+      REQUIRE(c.var("V_m") == Approx(EL + RI * (1 - std::exp(-(k + 1) * dt / tau))).epsilon(1e-12));
   }
   REQUIRE(spikes.size() > 3);
   CHECK(spikes[0] == climb - 1);
@@ -100,7 +108,10 @@ TEST_CASE("physical LIF (CUBA): constant current gives the closed-form spike tra
 
 TEST_CASE("physical LIF (CUBA): PSP of one synaptic current is the difference of exponentials", "[neuron]") {
   const double dt = 0.1, tm = 20.0, ts = 5.0, R = 0.1, w = 100.0;
-  test::Cells c(one("lif_cuba", "tau_m_ms = 20.0, tau_e_ms = 5.0, g_L_nS = 10.0, E_L_mV = -65.0, V_th_mV = 0.0, V_reset_mV = -70.0", "", dt));
+  test::Cells c(
+      one("lif_cuba",
+          "tau_m_ms = 20.0, tau_e_ms = 5.0, g_L_nS = 10.0, E_L_mV = -65.0, V_th_mV = 0.0, V_reset_mV = -70.0",
+          "", dt));
   c.in[0][0] = w;
   for (int k = 0; k < 500; ++k) {
     c.step();
@@ -112,7 +123,8 @@ TEST_CASE("physical LIF (CUBA): PSP of one synaptic current is the difference of
 }
 
 TEST_CASE("physical LIF (delta synapses): a jump that decays with tau_m", "[neuron]") {
-  test::Cells c(one("lif_delta", "tau_m_ms = 20.0, E_L_mV = 0.0, V_th_mV = 20.0, V_reset_mV = 10.0", "", 0.1));
+  test::Cells c(
+      one("lif_delta", "tau_m_ms = 20.0, E_L_mV = 0.0, V_th_mV = 20.0, V_reset_mV = 10.0", "", 0.1));
   c.in[0][0] = 0.5;
   for (int k = 0; k < 300; ++k) {
     c.step();
@@ -120,11 +132,14 @@ TEST_CASE("physical LIF (delta synapses): a jump that decays with tau_m", "[neur
   }
 }
 
-TEST_CASE("physical LIF (COBA): with a constant conductance, exponential relaxation to the reversal mix", "[neuron]") {
+TEST_CASE("physical LIF (COBA): with a constant conductance, exponential relaxation to the reversal mix",
+          "[neuron]") {
   // tau_e huge: g_e stays 5 nS. tau_eff = tau_m g_L / (g_L + g_e), V_inf = (g_L E_L + g_e E_e) / (g_L + g_e).
   const double dt = 0.1, tm = 20.0, gL = 10.0, ge = 5.0, EL = -70.0, Ee = 0.0;
-  test::Cells c(one("lif_coba", "tau_m_ms = 20.0, g_L_nS = 10.0, E_L_mV = -70.0, V_th_mV = 0.0, V_reset_mV = -70.0, tau_e_ms = 1e15",
-                    "V_m = -70.0, g_e = 5.0", dt));
+  test::Cells c(one(
+      "lif_coba",
+      "tau_m_ms = 20.0, g_L_nS = 10.0, E_L_mV = -70.0, V_th_mV = 0.0, V_reset_mV = -70.0, tau_e_ms = 1e15",
+      "V_m = -70.0, g_e = 5.0", dt));
   const double vinf = (gL * EL + ge * Ee) / (gL + ge), teff = tm * gL / (gL + ge);
   for (int k = 0; k < 1000; ++k) {
     c.step();
@@ -136,8 +151,10 @@ TEST_CASE("physical LIF (COBA): one conductance pulse against a fine-grained ref
   // Exponential Euler holds g over a step; the result must stay within 1 % of the peak of a
   // reference integrated with 1 us steps (RK4 on V with the exact conductance).
   const double dt = 0.1, tm = 20.0, gL = 10.0, EL = -70.0, Ee = 0.0, te = 5.0, w = 20.0;
-  test::Cells c(one("lif_coba", "tau_m_ms = 20.0, g_L_nS = 10.0, E_L_mV = -70.0, V_th_mV = 0.0, V_reset_mV = -70.0, tau_e_ms = 5.0",
-                    "V_m = -70.0", dt));
+  test::Cells c(
+      one("lif_coba",
+          "tau_m_ms = 20.0, g_L_nS = 10.0, E_L_mV = -70.0, V_th_mV = 0.0, V_reset_mV = -70.0, tau_e_ms = 5.0",
+          "V_m = -70.0", dt));
   c.in[0][0] = w;
   auto f = [&](double t, double v) { return ((EL - v) + w * std::exp(-t / te) / gL * (Ee - v)) / tm; };
   double v = EL, t = 0, peak = 0, worst = 0;
@@ -145,7 +162,8 @@ TEST_CASE("physical LIF (COBA): one conductance pulse against a fine-grained ref
   for (int k = 0; k < 600; ++k) {
     c.step();
     for (int j = 0; j < 100; ++j) {
-      const double k1 = f(t, v), k2 = f(t + h / 2, v + h / 2 * k1), k3 = f(t + h / 2, v + h / 2 * k2), k4 = f(t + h, v + h * k3);
+      const double k1 = f(t, v), k2 = f(t + h / 2, v + h / 2 * k1), k3 = f(t + h / 2, v + h / 2 * k2),
+                   k4 = f(t + h, v + h * k3);
       v += h / 6 * (k1 + 2 * k2 + 2 * k3 + k4);
       t += h;
     }
@@ -160,8 +178,9 @@ TEST_CASE("physical LIF (COBA): one conductance pulse against a fine-grained ref
 TEST_CASE("Izhikevich regular spiking: rheobase from the closed form, adaptation above it", "[neuron]") {
   // Izhikevich (2007) RS cell. Equilibria of k (v - v_r)(v - v_t) - b (v - v_r) + I = 0 vanish when
   // I > (k (v_t - v_r) + b)^2 / (4 k).
-  const std::string params = "C_pF = 100.0, k_nS_per_mV = 0.7, v_r_mV = -60.0, v_t_mV = -40.0, a_per_ms = 0.03, "
-                             "b_nS = -2.0, v_reset_mV = -50.0, d_pA = 100.0, v_peak_mV = 35.0";
+  const std::string params =
+      "C_pF = 100.0, k_nS_per_mV = 0.7, v_r_mV = -60.0, v_t_mV = -40.0, a_per_ms = 0.03, "
+      "b_nS = -2.0, v_reset_mV = -50.0, d_pA = 100.0, v_peak_mV = 35.0";
   const double rheobase = std::pow(0.7 * 20.0 - 2.0, 2) / (4 * 0.7);
   CHECK(rheobase == Approx(51.428571).epsilon(1e-6));
   auto spikes_at = [&](double current) {
@@ -178,7 +197,7 @@ TEST_CASE("Izhikevich regular spiking: rheobase from the closed form, adaptation
   const double last_isi = above[above.size() - 1] - above[above.size() - 2];
   const double prev_isi = above[above.size() - 2] - above[above.size() - 3];
   CHECK(last_isi > 1.25 * first_isi);  // spike-frequency adaptation (measured: 1.38x at 4x rheobase)
-  CHECK(std::fabs(last_isi - prev_isi) < 0.02 * last_isi);    // settles to tonic firing
+  CHECK(std::fabs(last_isi - prev_isi) < 0.02 * last_isi);  // settles to tonic firing
 }
 
 TEST_CASE("readout: leaky integration with kappa", "[neuron]") {

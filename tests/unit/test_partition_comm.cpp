@@ -1,6 +1,6 @@
 // Partition maps and the single-process and dry-run communicators.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 
 #include "helpers.hpp"
 #include "plexus/partition/partition.hpp"
@@ -8,8 +8,9 @@
 using namespace plexus;
 
 TEST_CASE("blocks tile a range, and owner() inverts the partition", "[partition]") {
-  auto net = test::network("[run]\nduration_ms = 1.0\n[populations.A]\nmodel = \"lif\"\nsize = 1001\n"
-                           "[populations.B]\nmodel = \"readout\"\nsize = 3\n[populations.C]\nmodel = \"lif\"\nsize = 7\n");
+  auto net = test::network(
+      "[run]\nduration_ms = 1.0\n[populations.A]\nmodel = \"lif\"\nsize = 1001\n"
+      "[populations.B]\nmodel = \"readout\"\nsize = 3\n[populations.C]\nmodel = \"lif\"\nsize = 7\n");
   for (int ranks : {1, 2, 3, 4, 7, 16}) {
     partition::Partition part(net, ranks, {false, true, false});
     Gid total = 0;
@@ -21,7 +22,8 @@ TEST_CASE("blocks tile a range, and owner() inverts the partition", "[partition]
         const auto range = part.local(pop, r);
         CHECK(range.begin == next);
         next = range.end;
-        for (Gid i = range.begin; i < range.end; ++i) REQUIRE(part.owner(net.populations[pop].first_gid + i) == r);
+        for (Gid i = range.begin; i < range.end; ++i)
+          REQUIRE(part.owner(net.populations[pop].first_gid + i) == r);
       }
       CHECK(next == net.populations[pop].size);
     }
@@ -57,11 +59,12 @@ TEST_CASE("single and dry-run communicators", "[comm]") {
 }
 
 TEST_CASE("a dry run plays one rank of a larger run", "[comm]") {
-  auto net = test::network(std::string("[run]\nduration_ms = 200.0\ndt_ms = 0.1\n[network]\nseed = 3\n") +
-                           "[populations.E]\nmodel = \"lif_cuba\"\nsize = 400\n"
-                           "params = { E_L_mV = -49.0, V_th_mV = -50.0, V_reset_mV = -60.0 }\n"
-                           "[projections.EE]\nsource = \"E\"\ntarget = \"E\"\nrule = \"fixed_probability\"\np = 0.02\n"
-                           "receptor = \"exc\"\nweight = 10.0\ndelay_ms = 0.1\n");
+  auto net = test::network(
+      std::string("[run]\nduration_ms = 200.0\ndt_ms = 0.1\n[network]\nseed = 3\n") +
+      "[populations.E]\nmodel = \"lif_cuba\"\nsize = 400\n"
+      "params = { E_L_mV = -49.0, V_th_mV = -50.0, V_reset_mV = -60.0 }\n"
+      "[projections.EE]\nsource = \"E\"\ntarget = \"E\"\nrule = \"fixed_probability\"\np = 0.02\n"
+      "receptor = \"exc\"\nweight = 10.0\ndelay_ms = 0.1\n");
   auto dry = comm::make_dry_run(1, 4);
   sim::Simulation s(net, *dry, {});
   const auto summary = s.run();

@@ -8,7 +8,8 @@
 using namespace plexus;
 
 TEST_CASE("a stream is a pure function of its key", "[rng]") {
-  rng::Stream a(7, rng::Purpose::Weight, 3, 9), b(7, rng::Purpose::Weight, 3, 9), c(7, rng::Purpose::Weight, 3, 10);
+  rng::Stream a(7, rng::Purpose::Weight, 3, 9), b(7, rng::Purpose::Weight, 3, 9),
+      c(7, rng::Purpose::Weight, 3, 10);
   bool differs = false;
   for (int i = 0; i < 100; ++i) {
     const auto x = a.bits();

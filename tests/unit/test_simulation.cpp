@@ -73,7 +73,8 @@ RunResult run_threads(const std::string& toml, int threads) {
   return {s.spike_count("E"), s.spike_count("I"), std::vector<double>(v, v + 320)};
 }
 
-std::vector<double> spike_times(const std::filesystem::path& file, const std::string& pop, std::vector<std::uint64_t>* ids = nullptr) {
+std::vector<double> spike_times(const std::filesystem::path& file, const std::string& pop,
+                                std::vector<std::uint64_t>* ids = nullptr) {
   io::Reader r(file);
   if (ids) *ids = r.read_u64("/spikes/" + pop + "/node_ids");
   return r.read_doubles("/spikes/" + pop + "/timestamps");
@@ -91,7 +92,8 @@ TEST_CASE("results are identical for 1, 2 and 3 threads", "[simulation]") {
   }
 }
 
-TEST_CASE("independent Poisson drive: a parrot fires with probability 1 - exp(-lambda) per step", "[simulation]") {
+TEST_CASE("independent Poisson drive: a parrot fires with probability 1 - exp(-lambda) per step",
+          "[simulation]") {
   auto net = test::network(R"(
 [run]
 duration_ms = 1000.0
@@ -237,7 +239,8 @@ node_ids = [0, 1]
 TEST_CASE("recorded spikes can be replayed by a spike source", "[simulation]") {
   test::TempDir dir;
   {
-    auto net = test::network(std::string(kSmallCoba) + "[record]\nspikes = [\"I\"]\n", {"run.duration_ms=100"});
+    auto net =
+        test::network(std::string(kSmallCoba) + "[record]\nspikes = [\"I\"]\n", {"run.duration_ms=100"});
     auto comm = comm::make_single();
     sim::Options opt;
     opt.output = dir.path / "first.h5";
@@ -246,8 +249,10 @@ TEST_CASE("recorded spikes can be replayed by a spike source", "[simulation]") {
   std::vector<std::uint64_t> ids_a, ids_b;
   const auto a = spike_times(dir.path / "first.h5", "I", &ids_a);
   REQUIRE(a.size() > 100);
-  auto net = test::network("[run]\nduration_ms = 100.0\ndt_ms = 0.1\n[populations.I]\nmodel = \"spike_source\"\nsize = 80\n"
-                           "params = { file = \"" + (dir.path / "first.h5").string() + "\" }\n[record]\nspikes = [\"I\"]\n");
+  auto net = test::network(
+      "[run]\nduration_ms = 100.0\ndt_ms = 0.1\n[populations.I]\nmodel = \"spike_source\"\nsize = 80\n"
+      "params = { file = \"" +
+      (dir.path / "first.h5").string() + "\" }\n[record]\nspikes = [\"I\"]\n");
   auto comm = comm::make_single();
   sim::Options opt;
   opt.output = dir.path / "replay.h5";

@@ -12,7 +12,8 @@ void merge_sorted_runs(std::vector<Gid>& v, const std::vector<std::size_t>& boun
   while (b.size() > 2) {
     std::vector<std::size_t> next;
     for (std::size_t i = 0; i + 2 < b.size(); i += 2) {
-      std::inplace_merge(v.begin() + static_cast<std::ptrdiff_t>(b[i]), v.begin() + static_cast<std::ptrdiff_t>(b[i + 1]),
+      std::inplace_merge(v.begin() + static_cast<std::ptrdiff_t>(b[i]),
+                         v.begin() + static_cast<std::ptrdiff_t>(b[i + 1]),
                          v.begin() + static_cast<std::ptrdiff_t>(b[i + 2]));
       next.push_back(b[i]);
     }
@@ -23,7 +24,8 @@ void merge_sorted_runs(std::vector<Gid>& v, const std::vector<std::size_t>& boun
 }
 
 bool launched_by_mpi() {
-  for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS", "MPI_LOCALNRANKS"})
+  for (const char* var :
+       {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "SLURM_STEP_NUM_TASKS", "MPI_LOCALNRANKS"})
     if (std::getenv(var)) return true;
   return false;
 }
@@ -54,7 +56,8 @@ class Single final : public Communicator {
 class DryRun final : public Communicator {
  public:
   DryRun(int rank, int size, Synthesiser s) : rank_(rank), size_(size), synth_(std::move(s)) {
-    if (size < 1 || rank < 0 || rank >= size) throw std::invalid_argument("dry run: rank must be in [0, size)");
+    if (size < 1 || rank < 0 || rank >= size)
+      throw std::invalid_argument("dry run: rank must be in [0, size)");
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -80,7 +83,9 @@ class DryRun final : public Communicator {
     stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   // Collectives answer as if every rank contributed the same value as this one.
-  std::vector<std::uint64_t> allgather(std::uint64_t v) override { return std::vector<std::uint64_t>(size_, v); }
+  std::vector<std::uint64_t> allgather(std::uint64_t v) override {
+    return std::vector<std::uint64_t>(size_, v);
+  }
   std::vector<double> allgather(double v) override { return std::vector<double>(size_, v); }
   double sum(double v) override { return v * size_; }
   std::uint64_t sum(std::uint64_t v) override { return v * static_cast<std::uint64_t>(size_); }
@@ -99,7 +104,9 @@ class DryRun final : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_single() { return std::make_unique<Single>(); }
+std::unique_ptr<Communicator> make_single() {
+  return std::make_unique<Single>();
+}
 
 std::unique_ptr<Communicator> make_dry_run(int rank, int size, Synthesiser synthesise) {
   return std::make_unique<DryRun>(rank, size, std::move(synthesise));

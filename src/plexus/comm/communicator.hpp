@@ -16,11 +16,11 @@
 namespace plexus::comm {
 
 struct ExchangeStats {
-  std::uint64_t exchanges = 0;       // spike exchange rounds
-  std::uint64_t retries = 0;         // rounds that needed a second, larger collective
-  std::uint64_t spikes_sent = 0;     // this rank's spikes sent
-  std::uint64_t spikes_received = 0; // spikes received from all ranks (including own)
-  std::uint64_t bytes_sent = 0;      // bytes this rank contributed to collectives
+  std::uint64_t exchanges = 0;        // spike exchange rounds
+  std::uint64_t retries = 0;          // rounds that needed a second, larger collective
+  std::uint64_t spikes_sent = 0;      // this rank's spikes sent
+  std::uint64_t spikes_received = 0;  // spikes received from all ranks (including own)
+  std::uint64_t bytes_sent = 0;       // bytes this rank contributed to collectives
   std::uint64_t bytes_received = 0;
   double seconds = 0.0;  // wall time inside spike exchange
 };

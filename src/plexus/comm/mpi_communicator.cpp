@@ -17,7 +17,8 @@ void check(int rc, const char* what) {
     char msg[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(rc, msg, &len);
-    throw std::runtime_error(std::string("MPI failed in ") + what + ": " + std::string(msg, static_cast<std::size_t>(len)));
+    throw std::runtime_error(std::string("MPI failed in ") + what + ": " +
+                             std::string(msg, static_cast<std::size_t>(len)));
   }
 }
 
@@ -61,8 +62,8 @@ class Mpi final : public Communicator {
     const std::size_t fit = std::min<std::size_t>(n, slot_ - 1);
     std::copy(local.begin(), local.begin() + static_cast<std::ptrdiff_t>(fit), send_.begin() + 1);
     recv_.resize(slot_ * static_cast<std::size_t>(size_));
-    check(MPI_Allgather(send_.data(), static_cast<int>(slot_), MPI_UINT32_T, recv_.data(), static_cast<int>(slot_),
-                        MPI_UINT32_T, comm_),
+    check(MPI_Allgather(send_.data(), static_cast<int>(slot_), MPI_UINT32_T, recv_.data(),
+                        static_cast<int>(slot_), MPI_UINT32_T, comm_),
           "MPI_Allgather (spikes)");
     stats_.bytes_sent += slot_ * sizeof(Gid);
     stats_.bytes_received += recv_.size() * sizeof(Gid);
@@ -144,8 +145,8 @@ class Mpi final : public Communicator {
     if (size_ == 1) return;
     const std::size_t n = values.size();
     std::vector<double> all(n * static_cast<std::size_t>(size_));
-    check(MPI_Allgather(values.data(), static_cast<int>(n), MPI_DOUBLE, all.data(), static_cast<int>(n), MPI_DOUBLE,
-                        comm_),
+    check(MPI_Allgather(values.data(), static_cast<int>(n), MPI_DOUBLE, all.data(), static_cast<int>(n),
+                        MPI_DOUBLE, comm_),
           "MPI_Allgather");
     for (std::size_t i = 0; i < n; ++i) {
       double s = 0.0;

@@ -11,7 +11,8 @@ namespace plexus {
 // exp(-40) = 4e-18, which is zero for every use here.
 inline double exp_neg(double x) {
   const double y = (x < 40.0 ? x : 40.0) * (1.0 / 256.0);
-  double p = 1.0 - y * (1.0 - y * (1.0 / 2 - y * (1.0 / 6 - y * (1.0 / 24 - y * (1.0 / 120 - y * (1.0 / 720))))));
+  double p =
+      1.0 - y * (1.0 - y * (1.0 / 2 - y * (1.0 / 6 - y * (1.0 / 24 - y * (1.0 / 120 - y * (1.0 / 720))))));
   p *= p;  // 2
   p *= p;  // 4
   p *= p;  // 8

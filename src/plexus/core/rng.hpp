@@ -38,9 +38,13 @@ inline std::array<std::uint64_t, 4> block(std::uint64_t seed, Purpose purpose, s
 }
 
 // Uniform in [0, 1) with 53 random bits.
-inline double to_unit(std::uint64_t x) { return static_cast<double>(x >> 11) * 0x1.0p-53; }
+inline double to_unit(std::uint64_t x) {
+  return static_cast<double>(x >> 11) * 0x1.0p-53;
+}
 // Uniform in (0, 1): safe to take the logarithm of.
-inline double to_open_unit(std::uint64_t x) { return (static_cast<double>(x >> 11) + 0.5) * 0x1.0p-53; }
+inline double to_open_unit(std::uint64_t x) {
+  return (static_cast<double>(x >> 11) + 0.5) * 0x1.0p-53;
+}
 
 // A sequence of numbers for one key; `index` counts blocks of four words. Cheap to create, so code
 // makes one per (thing, neuron) and discards it.

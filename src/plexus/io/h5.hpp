@@ -49,23 +49,43 @@ inline void check_status(herr_t rc, const std::string& what) {
   if (rc < 0) throw std::runtime_error("HDF5: " + what + " failed");
 }
 
-inline Handle dataspace(hid_t id) { return {check(id, "dataspace"), H5Sclose}; }
-inline Handle datatype(hid_t id) { return {check(id, "datatype"), H5Tclose}; }
-inline Handle plist(hid_t id) { return {check(id, "property list"), H5Pclose}; }
-inline Handle group(hid_t id, const std::string& name) { return {check(id, "group " + name), H5Gclose}; }
-inline Handle dataset(hid_t id, const std::string& name) { return {check(id, "dataset " + name), H5Dclose}; }
-inline Handle attribute(hid_t id, const std::string& name) { return {check(id, "attribute " + name), H5Aclose}; }
+inline Handle dataspace(hid_t id) {
+  return {check(id, "dataspace"), H5Sclose};
+}
+inline Handle datatype(hid_t id) {
+  return {check(id, "datatype"), H5Tclose};
+}
+inline Handle plist(hid_t id) {
+  return {check(id, "property list"), H5Pclose};
+}
+inline Handle group(hid_t id, const std::string& name) {
+  return {check(id, "group " + name), H5Gclose};
+}
+inline Handle dataset(hid_t id, const std::string& name) {
+  return {check(id, "dataset " + name), H5Dclose};
+}
+inline Handle attribute(hid_t id, const std::string& name) {
+  return {check(id, "attribute " + name), H5Aclose};
+}
 
 template <class T>
 hid_t native_type() {
-  if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
-  else if constexpr (std::is_same_v<T, float>) return H5T_NATIVE_FLOAT;
-  else if constexpr (std::is_same_v<T, std::uint64_t>) return H5T_NATIVE_UINT64;
-  else if constexpr (std::is_same_v<T, std::int64_t>) return H5T_NATIVE_INT64;
-  else if constexpr (std::is_same_v<T, std::uint32_t>) return H5T_NATIVE_UINT32;
-  else if constexpr (std::is_same_v<T, std::int32_t>) return H5T_NATIVE_INT32;
-  else if constexpr (std::is_same_v<T, std::uint8_t>) return H5T_NATIVE_UINT8;
-  else static_assert(sizeof(T) == 0, "no HDF5 type for T");
+  if constexpr (std::is_same_v<T, double>)
+    return H5T_NATIVE_DOUBLE;
+  else if constexpr (std::is_same_v<T, float>)
+    return H5T_NATIVE_FLOAT;
+  else if constexpr (std::is_same_v<T, std::uint64_t>)
+    return H5T_NATIVE_UINT64;
+  else if constexpr (std::is_same_v<T, std::int64_t>)
+    return H5T_NATIVE_INT64;
+  else if constexpr (std::is_same_v<T, std::uint32_t>)
+    return H5T_NATIVE_UINT32;
+  else if constexpr (std::is_same_v<T, std::int32_t>)
+    return H5T_NATIVE_INT32;
+  else if constexpr (std::is_same_v<T, std::uint8_t>)
+    return H5T_NATIVE_UINT8;
+  else
+    static_assert(sizeof(T) == 0, "no HDF5 type for T");
 }
 
 // Does `path` (absolute, e.g. "/spikes/E") name an existing link? Checks each component.

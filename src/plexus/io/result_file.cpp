@@ -58,7 +58,9 @@ ResultFile::ResultFile(std::filesystem::path final_path, comm::Communicator& com
   if (comm_.rank() == 0 && final_.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(final_.parent_path(), ec);
-    if (ec) throw UserError(fmt::format("cannot create directory '{}': {}", final_.parent_path().string(), ec.message()));
+    if (ec)
+      throw UserError(
+          fmt::format("cannot create directory '{}': {}", final_.parent_path().string(), ec.message()));
   }
   comm_.barrier();
   h5::Handle fapl{static_cast<hid_t>(comm::hdf5_file_access(comm_)), H5Pclose};
@@ -81,7 +83,9 @@ ResultFile::~ResultFile() {
   }
 }
 
-void ResultFile::create_group(const std::string& path) { ensure_groups(impl_->file.id(), path); }
+void ResultFile::create_group(const std::string& path) {
+  ensure_groups(impl_->file.id(), path);
+}
 
 void ResultFile::attribute(const std::string& object, const std::string& name, const std::string& value) {
   auto obj = open_object(impl_->file.id(), object);
@@ -90,7 +94,8 @@ void ResultFile::attribute(const std::string& object, const std::string& name, c
   H5Tset_cset(type.id(), H5T_CSET_UTF8);
   auto space = h5::dataspace(H5Screate(H5S_SCALAR));
   if (H5Aexists(obj.id(), name.c_str()) > 0) H5Adelete(obj.id(), name.c_str());
-  auto attr = h5::attribute(H5Acreate2(obj.id(), name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT), name);
+  auto attr = h5::attribute(
+      H5Acreate2(obj.id(), name.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT), name);
   const char* p = value.c_str();
   h5::check_status(H5Awrite(attr.id(), type.id(), &p), "write attribute " + name);
 }
@@ -122,7 +127,8 @@ void ResultFile::sorting_attribute(const std::string& object, std::uint8_t value
   H5Tenum_insert(type.id(), "by_id", &by_id);
   H5Tenum_insert(type.id(), "by_time", &by_time);
   auto space = h5::dataspace(H5Screate(H5S_SCALAR));
-  auto attr = h5::attribute(H5Acreate2(obj.id(), "sorting", type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT), "sorting");
+  auto attr = h5::attribute(H5Acreate2(obj.id(), "sorting", type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT),
+                            "sorting");
   h5::check_status(H5Awrite(attr.id(), type.id(), &value), "write sorting");
 }
 
@@ -132,8 +138,9 @@ void ResultFile::write_text(const std::string& path, const std::string& text) {
   H5Tset_size(type.id(), std::max<std::size_t>(1, text.size()));
   H5Tset_cset(type.id(), H5T_CSET_UTF8);
   auto space = h5::dataspace(H5Screate(H5S_SCALAR));
-  auto ds = h5::dataset(
-      H5Dcreate2(impl_->file.id(), path.c_str(), type.id(), space.id(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path);
+  auto ds = h5::dataset(H5Dcreate2(impl_->file.id(), path.c_str(), type.id(), space.id(), H5P_DEFAULT,
+                                   H5P_DEFAULT, H5P_DEFAULT),
+                        path);
   auto fspace = h5::dataspace(H5Dget_space(ds.id()));
   auto mspace = h5::dataspace(H5Screate(H5S_SCALAR));
   if (comm_.rank() != 0) {
@@ -142,7 +149,8 @@ void ResultFile::write_text(const std::string& path, const std::string& text) {
   }
   std::string buf = text;
   buf.resize(std::max<std::size_t>(1, text.size()), '\0');
-  h5::check_status(H5Dwrite(ds.id(), type.id(), mspace.id(), fspace.id(), impl_->xfer.id(), buf.data()), "write " + path);
+  h5::check_status(H5Dwrite(ds.id(), type.id(), mspace.id(), fspace.id(), impl_->xfer.id(), buf.data()),
+                   "write " + path);
 }
 
 template <class T>
@@ -150,8 +158,8 @@ void ResultFile::write_replicated(const std::string& path, std::span<const T> va
   ensure_groups(impl_->file.id(), parent_of(path));
   const hsize_t n = values.size();
   auto space = h5::dataspace(H5Screate_simple(1, &n, nullptr));
-  auto ds = h5::dataset(H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(), space.id(), H5P_DEFAULT,
-                                   H5P_DEFAULT, H5P_DEFAULT),
+  auto ds = h5::dataset(H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(), space.id(),
+                                   H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                         path);
   auto fspace = h5::dataspace(H5Dget_space(ds.id()));
   auto mspace = h5::dataspace(H5Screate_simple(1, &n, nullptr));
@@ -159,8 +167,9 @@ void ResultFile::write_replicated(const std::string& path, std::span<const T> va
     H5Sselect_none(fspace.id());
     H5Sselect_none(mspace.id());
   }
-  h5::check_status(H5Dwrite(ds.id(), h5::native_type<T>(), mspace.id(), fspace.id(), impl_->xfer.id(), values.data()),
-                   "write " + path);
+  h5::check_status(
+      H5Dwrite(ds.id(), h5::native_type<T>(), mspace.id(), fspace.id(), impl_->xfer.id(), values.data()),
+      "write " + path);
 }
 
 template <class T>
@@ -170,9 +179,9 @@ void ResultFile::create_series(const std::string& path, std::size_t chunk) {
   auto space = h5::dataspace(H5Screate_simple(1, &dims, &maxdims));
   auto dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
   H5Pset_chunk(dcpl.id(), 1, &chunk_dims);
-  impl_->datasets[path] = h5::dataset(
-      H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
-      path);
+  impl_->datasets[path] = h5::dataset(H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(),
+                                                 space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+                                      path);
   impl_->rows[path] = 0;
 }
 
@@ -198,8 +207,9 @@ void ResultFile::append(const std::string& path, std::span<const T> local) {
   } else {
     H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, &start, nullptr, &count, nullptr);
   }
-  h5::check_status(H5Dwrite(ds, h5::native_type<T>(), mspace.id(), fspace.id(), impl_->xfer.id(), local.data()),
-                   "write " + path);
+  h5::check_status(
+      H5Dwrite(ds, h5::native_type<T>(), mspace.id(), fspace.id(), impl_->xfer.id(), local.data()),
+      "write " + path);
 }
 
 template <class T>
@@ -207,13 +217,14 @@ void ResultFile::create_table(const std::string& path, std::size_t columns, std:
   ensure_groups(impl_->file.id(), parent_of(path));
   const hsize_t dims[2] = {0, columns};
   const hsize_t maxdims[2] = {H5S_UNLIMITED, columns};
-  const hsize_t chunk[2] = {std::max<std::size_t>(1, chunk_rows), std::max<hsize_t>(1, std::min<hsize_t>(columns, 4096))};
+  const hsize_t chunk[2] = {std::max<std::size_t>(1, chunk_rows),
+                            std::max<hsize_t>(1, std::min<hsize_t>(columns, 4096))};
   auto space = h5::dataspace(H5Screate_simple(2, dims, maxdims));
   auto dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
   H5Pset_chunk(dcpl.id(), 2, chunk);
-  impl_->datasets[path] = h5::dataset(
-      H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(), space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
-      path);
+  impl_->datasets[path] = h5::dataset(H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(),
+                                                 space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
+                                      path);
   impl_->rows[path] = 0;
   impl_->columns[path] = columns;
 }
@@ -236,11 +247,14 @@ void ResultFile::append_rows(const std::string& path, std::size_t rows, std::siz
   } else {
     H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start, nullptr, count, nullptr);
   }
-  h5::check_status(H5Dwrite(ds, h5::native_type<T>(), mspace.id(), fspace.id(), impl_->xfer.id(), block.data()),
-                   "write " + path);
+  h5::check_status(
+      H5Dwrite(ds, h5::native_type<T>(), mspace.id(), fspace.id(), impl_->xfer.id(), block.data()),
+      "write " + path);
 }
 
-void ResultFile::flush() { h5::check_status(H5Fflush(impl_->file.id(), H5F_SCOPE_GLOBAL), "flush"); }
+void ResultFile::flush() {
+  h5::check_status(H5Fflush(impl_->file.id(), H5F_SCOPE_GLOBAL), "flush");
+}
 
 void ResultFile::commit() {
   impl_->datasets.clear();
@@ -250,17 +264,19 @@ void ResultFile::commit() {
   if (comm_.rank() == 0) {
     std::error_code ec;
     std::filesystem::rename(partial_, final_, ec);
-    if (ec) throw std::runtime_error(fmt::format("cannot rename '{}' to '{}': {}", partial_.string(), final_.string(), ec.message()));
+    if (ec)
+      throw std::runtime_error(
+          fmt::format("cannot rename '{}' to '{}': {}", partial_.string(), final_.string(), ec.message()));
   }
   comm_.barrier();
 }
 
-#define PLEXUS_INSTANTIATE(T)                                                                                 \
-  template void ResultFile::write_replicated<T>(const std::string&, std::span<const T>);                     \
-  template void ResultFile::create_series<T>(const std::string&, std::size_t);                               \
-  template void ResultFile::append<T>(const std::string&, std::span<const T>);                                \
-  template void ResultFile::create_table<T>(const std::string&, std::size_t, std::size_t);                   \
-  template void ResultFile::append_rows<T>(const std::string&, std::size_t, std::size_t, std::size_t,        \
+#define PLEXUS_INSTANTIATE(T)                                                                         \
+  template void ResultFile::write_replicated<T>(const std::string&, std::span<const T>);              \
+  template void ResultFile::create_series<T>(const std::string&, std::size_t);                        \
+  template void ResultFile::append<T>(const std::string&, std::span<const T>);                        \
+  template void ResultFile::create_table<T>(const std::string&, std::size_t, std::size_t);            \
+  template void ResultFile::append_rows<T>(const std::string&, std::size_t, std::size_t, std::size_t, \
                                            std::span<const T>);
 PLEXUS_INSTANTIATE(double)
 PLEXUS_INSTANTIATE(float)
@@ -299,7 +315,8 @@ std::vector<std::string> Reader::children(const std::string& group) const {
   H5G_info_t info;
   H5Gget_info(g.id(), &info);
   for (hsize_t i = 0; i < info.nlinks; ++i) {
-    const ssize_t len = H5Lget_name_by_idx(g.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    const ssize_t len =
+        H5Lget_name_by_idx(g.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     std::string name(static_cast<std::size_t>(len), '\0');
     H5Lget_name_by_idx(g.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT);
     out.push_back(name);
@@ -311,12 +328,16 @@ std::vector<std::string> Reader::children(const std::string& group) const {
 namespace {
 std::string type_name(hid_t type) {
   switch (H5Tget_class(type)) {
-    case H5T_FLOAT: return fmt::format("float{}", 8 * H5Tget_size(type));
+    case H5T_FLOAT:
+      return fmt::format("float{}", 8 * H5Tget_size(type));
     case H5T_INTEGER:
       return fmt::format("{}int{}", H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "", 8 * H5Tget_size(type));
-    case H5T_STRING: return "string";
-    case H5T_ENUM: return "enum";
-    default: return "other";
+    case H5T_STRING:
+      return "string";
+    case H5T_ENUM:
+      return "enum";
+    default:
+      return "other";
   }
 }
 }  // namespace
@@ -336,7 +357,9 @@ std::vector<double> Reader::read_doubles(const std::string& dataset) const {
   auto space = h5::dataspace(H5Dget_space(ds.id()));
   const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space.id()));
   std::vector<double> out(n);
-  if (n) h5::check_status(H5Dread(ds.id(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "read " + dataset);
+  if (n)
+    h5::check_status(H5Dread(ds.id(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+                     "read " + dataset);
   return out;
 }
 
@@ -345,7 +368,9 @@ std::vector<std::uint64_t> Reader::read_u64(const std::string& dataset) const {
   auto space = h5::dataspace(H5Dget_space(ds.id()));
   const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space.id()));
   std::vector<std::uint64_t> out(n);
-  if (n) h5::check_status(H5Dread(ds.id(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "read " + dataset);
+  if (n)
+    h5::check_status(H5Dread(ds.id(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
+                     "read " + dataset);
   return out;
 }
 
@@ -373,9 +398,11 @@ std::vector<std::string> Reader::attribute_names(const std::string& object) cons
   H5O_info_t info;
   H5Oget_info2(obj.id(), &info, H5O_INFO_NUM_ATTRS);
   for (hsize_t i = 0; i < info.num_attrs; ++i) {
-    const ssize_t len = H5Aget_name_by_idx(obj.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
+    const ssize_t len =
+        H5Aget_name_by_idx(obj.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     std::string name(static_cast<std::size_t>(len), '\0');
-    H5Aget_name_by_idx(obj.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1, H5P_DEFAULT);
+    H5Aget_name_by_idx(obj.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1,
+                       H5P_DEFAULT);
     out.push_back(name);
   }
   return out;
@@ -420,7 +447,8 @@ std::string Reader::attribute(const std::string& object, const std::string& name
       if (H5Tenum_nameof(native.id(), &v, buf, sizeof buf) < 0) return fmt::format("{}", v);
       return buf;
     }
-    default: return "?";
+    default:
+      return "?";
   }
 }
 

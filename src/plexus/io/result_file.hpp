@@ -55,8 +55,8 @@ class ResultFile {
   // Appends `rows` rows. This rank supplies columns [column_offset, column_offset + local_columns)
   // as a row-major rows x local_columns block. Every rank passes the same `rows`.
   template <class T>
-  void append_rows(const std::string& path, std::size_t rows, std::size_t column_offset, std::size_t local_columns,
-                   std::span<const T> block);
+  void append_rows(const std::string& path, std::size_t rows, std::size_t column_offset,
+                   std::size_t local_columns, std::span<const T> block);
 
   // Makes what has been written so far durable (flushes HDF5 buffers to the file system).
   void flush();

@@ -21,7 +21,9 @@ namespace {
 
 constexpr std::string_view kOverridePrefix = "--set ";
 
-const Value& val(const void* p) { return *static_cast<const Value*>(p); }
+const Value& val(const void* p) {
+  return *static_cast<const Value*>(p);
+}
 
 std::string join_path(const std::string& base, std::string_view key) {
   return base.empty() ? std::string(key) : base + "." + std::string(key);
@@ -29,14 +31,22 @@ std::string join_path(const std::string& base, std::string_view key) {
 
 std::string describe_type(const Value& v) {
   switch (v.type()) {
-    case toml::value_t::boolean: return "a boolean";
-    case toml::value_t::integer: return "an integer";
-    case toml::value_t::floating: return "a number";
-    case toml::value_t::string: return "a string";
-    case toml::value_t::array: return "an array";
-    case toml::value_t::table: return "a table";
-    case toml::value_t::empty: return "nothing";
-    default: return "a date or time";
+    case toml::value_t::boolean:
+      return "a boolean";
+    case toml::value_t::integer:
+      return "an integer";
+    case toml::value_t::floating:
+      return "a number";
+    case toml::value_t::string:
+      return "a string";
+    case toml::value_t::array:
+      return "an array";
+    case toml::value_t::table:
+      return "a table";
+    case toml::value_t::empty:
+      return "nothing";
+    default:
+      return "a date or time";
   }
 }
 
@@ -86,7 +96,8 @@ Value parse_text(const std::string& text, const std::string& name) {
   try {
     return toml::parse<toml::discard_comments, std::map, std::vector>(in, name);
   } catch (const toml::syntax_error& e) {
-    throw ConfigError(name, first_line_in(e.what()), "", "TOML syntax error: " + first_message_line(e.what()));
+    throw ConfigError(name, first_line_in(e.what()), "",
+                      "TOML syntax error: " + first_message_line(e.what()));
   } catch (const std::exception& e) {
     throw ConfigError(name, first_line_in(e.what()), "", first_message_line(e.what()));
   }
@@ -132,8 +143,8 @@ void apply_override(Value& root, const std::string& item) {
     auto it = table.find(parts[i]);
     if (it == table.end()) it = table.emplace(parts[i], Value(Value::table_type{})).first;
     if (!it->second.is_table())
-      throw ConfigError(where, 0, path, "is " + describe_type(it->second) + ", not a table, so '" + key +
-                                            "' cannot be set");
+      throw ConfigError(where, 0, path,
+                        "is " + describe_type(it->second) + ", not a table, so '" + key + "' cannot be set");
     cur = &it->second;
   }
   auto& table = cur->as_table();
@@ -158,7 +169,8 @@ bool Range::contains(double v) const {
 }
 
 std::string Range::describe() const {
-  if (min && max) return fmt::format("in {}{}, {}{}", min_inclusive ? "[" : "(", *min, *max, max_inclusive ? "]" : ")");
+  if (min && max)
+    return fmt::format("in {}{}, {}{}", min_inclusive ? "[" : "(", *min, *max, max_inclusive ? "]" : ")");
   if (min) return fmt::format("{} {}", min_inclusive ? ">=" : ">", *min);
   if (max) return fmt::format("{} {}", max_inclusive ? "<=" : "<", *max);
   return "finite";
@@ -175,7 +187,8 @@ Config Config::load(const std::filesystem::path& file, const std::vector<std::st
   return c;
 }
 
-Config Config::parse(const std::string& text, const std::string& name, const std::vector<std::string>& overrides) {
+Config Config::parse(const std::string& text, const std::string& name,
+                     const std::vector<std::string>& overrides) {
   Config c;
   c.impl_ = std::make_shared<Impl>();
   c.impl_->root = parse_text(text, name);
@@ -185,9 +198,13 @@ Config Config::parse(const std::string& text, const std::string& name, const std
   return c;
 }
 
-Node Config::root() const { return Node(std::make_shared<const Config>(*this), &impl_->root, ""); }
+Node Config::root() const {
+  return Node(std::make_shared<const Config>(*this), &impl_->root, "");
+}
 
-std::string Config::to_toml() const { return toml::format(impl_->root); }
+std::string Config::to_toml() const {
+  return toml::format(impl_->root);
+}
 
 std::filesystem::path Config::resolve_path(const std::string& p) const {
   std::filesystem::path path(p);
@@ -216,15 +233,31 @@ int Node::line() const {
   return static_cast<int>(loc.line());
 }
 
-bool Node::is_table() const { return val(value_).is_table(); }
-bool Node::is_array() const { return val(value_).is_array(); }
-bool Node::is_string() const { return val(value_).is_string(); }
-bool Node::is_number() const { return val(value_).is_integer() || val(value_).is_floating(); }
-bool Node::is_integer() const { return val(value_).is_integer(); }
-bool Node::is_bool() const { return val(value_).is_boolean(); }
-std::string Node::type_name() const { return describe_type(val(value_)); }
+bool Node::is_table() const {
+  return val(value_).is_table();
+}
+bool Node::is_array() const {
+  return val(value_).is_array();
+}
+bool Node::is_string() const {
+  return val(value_).is_string();
+}
+bool Node::is_number() const {
+  return val(value_).is_integer() || val(value_).is_floating();
+}
+bool Node::is_integer() const {
+  return val(value_).is_integer();
+}
+bool Node::is_bool() const {
+  return val(value_).is_boolean();
+}
+std::string Node::type_name() const {
+  return describe_type(val(value_));
+}
 
-void Node::fail(const std::string& message) const { throw ConfigError(file(), line(), path_, message); }
+void Node::fail(const std::string& message) const {
+  throw ConfigError(file(), line(), path_, message);
+}
 
 double Node::as_number(Range r) const {
   const Value& v = val(value_);
@@ -324,7 +357,8 @@ std::vector<std::string> Node::keys() const {
   for (const auto& [k, x] : v.as_table()) {
     const auto loc = x.location();
     const bool ovr = loc.file_name().rfind(kOverridePrefix, 0) == 0 || loc.file_name() == "unknown file";
-    entries.push_back({ovr, ovr ? 0 : static_cast<int>(loc.line()), ovr ? 0 : static_cast<int>(loc.column()), k});
+    entries.push_back(
+        {ovr, ovr ? 0 : static_cast<int>(loc.line()), ovr ? 0 : static_cast<int>(loc.column()), k});
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     if (a.from_override != b.from_override) return !a.from_override;
@@ -351,7 +385,8 @@ void Node::allow_only(const std::vector<std::string>& allowed) const {
       if (d < best_d) best_d = d, best = a;
     }
     std::string msg = "unknown key";
-    if (!best.empty() && best_d <= std::max<std::size_t>(2, k.size() / 3)) msg += fmt::format(" (did you mean '{}'?)", best);
+    if (!best.empty() && best_d <= std::max<std::size_t>(2, k.size() / 3))
+      msg += fmt::format(" (did you mean '{}'?)", best);
     std::string list;
     for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
     msg += "; allowed here: " + (list.empty() ? std::string("none") : list);

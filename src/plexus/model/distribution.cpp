@@ -14,7 +14,10 @@ Distribution Distribution::parse(const Node& n, Range r) {
     d = constant(n.as_number(r));
     return d;
   }
-  if (!n.is_table()) n.fail("expected a number or a distribution table such as {dist = \"normal\", mean = 1, std = 0.1}, found " + n.type_name());
+  if (!n.is_table())
+    n.fail(
+        "expected a number or a distribution table such as {dist = \"normal\", mean = 1, std = 0.1}, found " +
+        n.type_name());
   const std::string kind = n.choice("dist", {"constant", "uniform", "normal", "lognormal"});
   if (kind == "constant") {
     n.allow_only({"dist", "value"});
@@ -52,10 +55,17 @@ Distribution Distribution::parse(const Node& n, Range r) {
 double Distribution::sample(rng::Stream& s) const {
   double x = a;
   switch (kind) {
-    case Kind::Constant: return a;
-    case Kind::Uniform: x = s.uniform(a, b); break;
-    case Kind::Normal: x = a + b * s.normal(); break;
-    case Kind::LogNormal: x = std::exp(a + b * s.normal()); break;
+    case Kind::Constant:
+      return a;
+    case Kind::Uniform:
+      x = s.uniform(a, b);
+      break;
+    case Kind::Normal:
+      x = a + b * s.normal();
+      break;
+    case Kind::LogNormal:
+      x = std::exp(a + b * s.normal());
+      break;
   }
   if (min) x = std::max(x, *min);
   if (max) x = std::min(x, *max);
@@ -66,10 +76,17 @@ double Distribution::lowest() const {
   const double inf = std::numeric_limits<double>::infinity();
   double lo = -inf;
   switch (kind) {
-    case Kind::Constant: return a;
-    case Kind::Uniform: lo = a; break;
-    case Kind::Normal: lo = b == 0.0 ? a : -inf; break;
-    case Kind::LogNormal: lo = 0.0; break;
+    case Kind::Constant:
+      return a;
+    case Kind::Uniform:
+      lo = a;
+      break;
+    case Kind::Normal:
+      lo = b == 0.0 ? a : -inf;
+      break;
+    case Kind::LogNormal:
+      lo = 0.0;
+      break;
   }
   return min ? std::max(lo, *min) : lo;
 }
@@ -78,20 +95,31 @@ double Distribution::highest() const {
   const double inf = std::numeric_limits<double>::infinity();
   double hi = inf;
   switch (kind) {
-    case Kind::Constant: return a;
-    case Kind::Uniform: hi = b; break;
-    case Kind::Normal: hi = b == 0.0 ? a : inf; break;
-    case Kind::LogNormal: hi = inf; break;
+    case Kind::Constant:
+      return a;
+    case Kind::Uniform:
+      hi = b;
+      break;
+    case Kind::Normal:
+      hi = b == 0.0 ? a : inf;
+      break;
+    case Kind::LogNormal:
+      hi = inf;
+      break;
   }
   return max ? std::min(hi, *max) : hi;
 }
 
 std::string Distribution::describe() const {
   switch (kind) {
-    case Kind::Constant: return fmt::format("constant {}", a);
-    case Kind::Uniform: return fmt::format("uniform [{}, {})", a, b);
-    case Kind::Normal: return fmt::format("normal(mean {}, std {})", a, b);
-    case Kind::LogNormal: return fmt::format("lognormal(mu {}, sigma {})", a, b);
+    case Kind::Constant:
+      return fmt::format("constant {}", a);
+    case Kind::Uniform:
+      return fmt::format("uniform [{}, {})", a, b);
+    case Kind::Normal:
+      return fmt::format("normal(mean {}, std {})", a, b);
+    case Kind::LogNormal:
+      return fmt::format("lognormal(mu {}, sigma {})", a, b);
   }
   return "?";
 }

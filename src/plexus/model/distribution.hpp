@@ -12,8 +12,8 @@ namespace plexus::model {
 struct Distribution {
   enum class Kind { Constant, Uniform, Normal, LogNormal };
   Kind kind = Kind::Constant;
-  double a = 0.0;  // constant value; uniform low; normal mean; lognormal mu (of the log)
-  double b = 0.0;  // uniform high; normal std; lognormal sigma
+  double a = 0.0;                  // constant value; uniform low; normal mean; lognormal mu (of the log)
+  double b = 0.0;                  // uniform high; normal std; lognormal sigma
   std::optional<double> min, max;  // results are clipped to [min, max]
 
   static Distribution constant(double v) { return {Kind::Constant, v, 0.0, std::nullopt, std::nullopt}; }

@@ -29,7 +29,8 @@ int population_index(const Network& net, const Node& n) {
 
 std::vector<Gid> node_id_list(const Node& n, Gid size) {
   std::vector<Gid> ids;
-  for (auto v : n.as_integer_array(Range::closed(0, static_cast<double>(size) - 1))) ids.push_back(static_cast<Gid>(v));
+  for (auto v : n.as_integer_array(Range::closed(0, static_cast<double>(size) - 1)))
+    ids.push_back(static_cast<Gid>(v));
   std::sort(ids.begin(), ids.end());
   if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) n.fail("node ids must not repeat");
   return ids;
@@ -37,7 +38,9 @@ std::vector<Gid> node_id_list(const Node& n, Gid size) {
 
 }  // namespace
 
-Step Network::ms_to_steps(double ms) const { return static_cast<Step>(std::llround(ms / run.dt_ms)); }
+Step Network::ms_to_steps(double ms) const {
+  return static_cast<Step>(std::llround(ms / run.dt_ms));
+}
 
 double Network::step_to_ms(Step t) const {
   const double per_ms = 1.0 / run.dt_ms;
@@ -80,7 +83,8 @@ Network Network::from_config(Config config) {
   net.run.dt_ms = run.number_or("dt_ms", 0.1, Range::positive());
   net.run.duration_ms = run.number("duration_ms", Range::non_negative());
   net.run.steps = static_cast<Step>(std::llround(net.run.duration_ms / net.run.dt_ms));
-  if (std::fabs(static_cast<double>(net.run.steps) * net.run.dt_ms - net.run.duration_ms) > 1e-9 * std::max(1.0, net.run.duration_ms))
+  if (std::fabs(static_cast<double>(net.run.steps) * net.run.dt_ms - net.run.duration_ms) >
+      1e-9 * std::max(1.0, net.run.duration_ms))
     run.at("duration_ms").fail(fmt::format("must be a whole number of steps of dt_ms = {}", net.run.dt_ms));
 
   // [network]
@@ -109,16 +113,27 @@ Network Network::from_config(Config config) {
     check_name(p, name);
     if (!p.is_table()) p.fail("expected a table describing the population");
     p.allow_only({"model", "size", "dale", "params", "init"});
-    PopulationSpec spec{static_cast<int>(net.populations.size()), name, p.string("model"), 0, 0, Dale::None,
-                        p.find("params"), p.find("init"), p};
+    PopulationSpec spec{static_cast<int>(net.populations.size()),
+                        name,
+                        p.string("model"),
+                        0,
+                        0,
+                        Dale::None,
+                        p.find("params"),
+                        p.find("init"),
+                        p};
     spec.size = static_cast<Gid>(p.integer("size", Range::closed(1, 1.0e9)));
     const std::string dale = p.choice("dale", {"none", "excitatory", "inhibitory"}, std::string("none"));
-    spec.dale = dale == "excitatory" ? Dale::Excitatory : dale == "inhibitory" ? Dale::Inhibitory : Dale::None;
+    spec.dale = dale == "excitatory"   ? Dale::Excitatory
+                : dale == "inhibitory" ? Dale::Inhibitory
+                                       : Dale::None;
     if (spec.params && !spec.params->is_table()) spec.params->fail("expected a table of parameters");
-    if (spec.init && !spec.init->is_table()) spec.init->fail("expected a table: variable = value or distribution");
+    if (spec.init && !spec.init->is_table())
+      spec.init->fail("expected a table: variable = value or distribution");
     spec.first_gid = static_cast<Gid>(next_gid);
     next_gid += spec.size;
-    if (next_gid > std::numeric_limits<Gid>::max()) p.at("size").fail("the network has more neurons than gids can number");
+    if (next_gid > std::numeric_limits<Gid>::max())
+      p.at("size").fail("the network has more neurons than gids can number");
     net.populations.push_back(std::move(spec));
   }
   net.total_neurons = static_cast<Gid>(next_gid);
@@ -161,7 +176,9 @@ Network Network::from_config(Config config) {
         const bool self = spec.source == spec.target && !spec.autapses;
         const std::int64_t available = static_cast<std::int64_t>(src.size) - (self ? 1 : 0);
         if (!spec.multapses && spec.indegree > available)
-          pr.at("indegree").fail(fmt::format("exceeds the {} available sources (allow multapses to draw with replacement)", available));
+          pr.at("indegree")
+              .fail(fmt::format("exceeds the {} available sources (allow multapses to draw with replacement)",
+                                available));
         forbids = {"p", "file"};
       } else {
         spec.rule = ConnectRule::FromFile;
@@ -185,7 +202,8 @@ Network Network::from_config(Config config) {
         // signed (current) receptors; conductance receptors take magnitudes (checked when built).
         if (spec.weight->is_constant()) {
           if (src.dale == Dale::Excitatory && spec.weight->a < 0)
-            pr.at("weight").fail(fmt::format("population '{}' is excitatory (Dale's law): weights must be >= 0", src.name));
+            pr.at("weight").fail(
+                fmt::format("population '{}' is excitatory (Dale's law): weights must be >= 0", src.name));
         }
       }
       if (from_file_marker("delay_ms") || (spec.rule == ConnectRule::FromFile && !pr.has("delay_ms"))) {
@@ -225,7 +243,8 @@ Network Network::from_config(Config config) {
       }
       spec.start_ms = in.number_or("start_ms", 0.0, Range::non_negative());
       spec.stop_ms = in.number_or("stop_ms", 0.0, Range::non_negative());
-      if (spec.stop_ms > 0 && spec.stop_ms <= spec.start_ms) in.at("stop_ms").fail("must be after start_ms (or 0 for 'until the end')");
+      if (spec.stop_ms > 0 && spec.stop_ms <= spec.start_ms)
+        in.at("stop_ms").fail("must be after start_ms (or 0 for 'until the end')");
       if (auto ids = in.find("node_ids")) spec.node_ids = node_id_list(*ids, tgt.size);
       net.inputs.push_back(std::move(spec));
     }
@@ -269,8 +288,10 @@ Network Network::from_config(Config config) {
         }
         const double interval = s.number_or("interval_ms", net.run.dt_ms, Range::positive());
         spec.interval_steps = net.ms_to_steps(interval);
-        if (spec.interval_steps < 1 || std::fabs(static_cast<double>(spec.interval_steps) * net.run.dt_ms - interval) > 1e-9)
-          s.at("interval_ms").fail(fmt::format("must be a whole number of steps of dt_ms = {}", net.run.dt_ms));
+        if (spec.interval_steps < 1 ||
+            std::fabs(static_cast<double>(spec.interval_steps) * net.run.dt_ms - interval) > 1e-9)
+          s.at("interval_ms")
+              .fail(fmt::format("must be a whole number of steps of dt_ms = {}", net.run.dt_ms));
         net.record.samples.push_back(std::move(spec));
       }
     }

@@ -39,10 +39,10 @@ struct ProjectionSpec {
   std::int64_t indegree = 0;
   bool autapses = false;
   bool multapses = false;
-  std::filesystem::path file;      // from_file: HDF5 with source, target[, weight, delay_ms]
+  std::filesystem::path file;            // from_file: HDF5 with source, target[, weight, delay_ms]
   std::optional<Distribution> weight;    // unset: taken from the file
   std::optional<Distribution> delay_ms;  // unset: taken from the file
-  std::string receptor;  // empty: the target model's default receptor
+  std::string receptor;                  // empty: the target model's default receptor
   Node node;
 };
 
@@ -80,7 +80,7 @@ struct WeightRecordSpec {
 };
 
 struct RecordSpec {
-  bool spikes_all = true;           // every spiking population that is not a generator
+  bool spikes_all = true;              // every spiking population that is not a generator
   std::vector<int> spike_populations;  // explicit list (when spikes_all is false)
   Step flush_interval_steps = 1000;
   std::vector<SampleSpec> samples;

@@ -18,7 +18,8 @@ struct IzhParams {
 };
 
 void kernel(const IzhParams P, std::size_t b, std::size_t e, double* __restrict v, double* __restrict u,
-            double* __restrict syn, double* __restrict input, const double* __restrict ext, double* __restrict z) {
+            double* __restrict syn, double* __restrict input, const double* __restrict ext,
+            double* __restrict z) {
   const double dt_C = P.dt / P.C, dt = P.dt, k = P.k, v_r = P.v_r, v_t = P.v_t, a = P.a, bb = P.b, d = P.d;
   const double v_peak = P.v_peak, v_reset = P.v_reset, I_bias = P.I_bias, decay = P.decay;
   for (std::size_t i = b; i < e; ++i) {
@@ -70,7 +71,8 @@ class Izhikevich final : public Population {
     if (v == "I_syn") return s_.data();
     return nullptr;
   }
-  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext, double* spikes) override {
+  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext,
+              double* spikes) override {
     kernel(p_, b, e, v_.data(), u_.data(), s_.data(), in[0], i_ext, spikes);
   }
   std::size_t state_bytes() const override { return 3 * n_ * sizeof(double); }
@@ -82,7 +84,8 @@ class Izhikevich final : public Population {
 };
 
 const Registry::Add reg{{"izhikevich", "Izhikevich (2007) quadratic neuron, FORCE parameters by default",
-                         Phase::Update, true, [](const Setup& s) { return std::make_unique<Izhikevich>(s); }}};
+                         Phase::Update, true,
+                         [](const Setup& s) { return std::make_unique<Izhikevich>(s); }}};
 
 }  // namespace
 }  // namespace plexus::neuron

@@ -78,7 +78,8 @@ class LifLearning final : public Population {
   std::span<const Receptor> receptors() const override { return receptors_; }
   std::string current_unit() const override { return "1"; }
   std::vector<std::string> variables() const override {
-    return kAdaptive ? std::vector<std::string>{"v", "a", "threshold", "psi"} : std::vector<std::string>{"v", "psi"};
+    return kAdaptive ? std::vector<std::string>{"v", "a", "threshold", "psi"}
+                     : std::vector<std::string>{"v", "psi"};
   }
   std::string unit(std::string_view) const override { return "1"; }
   const double* variable(std::string_view v) const override {
@@ -90,9 +91,10 @@ class LifLearning final : public Population {
     }
     return nullptr;
   }
-  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext, double* spikes) override {
-    kernel<kAdaptive>({v_th_, alpha_, rho_, beta_, n_ref_, gamma_}, b, e, v_.data(), a_.data(), thr_.data(), psi_.data(),
-                      r_.data(), in[0], i_ext, spikes);
+  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext,
+              double* spikes) override {
+    kernel<kAdaptive>({v_th_, alpha_, rho_, beta_, n_ref_, gamma_}, b, e, v_.data(), a_.data(), thr_.data(),
+                      psi_.data(), r_.data(), in[0], i_ext, spikes);
   }
   std::size_t state_bytes() const override { return (kAdaptive ? 5 : 3) * n_ * sizeof(double); }
 
@@ -103,9 +105,10 @@ class LifLearning final : public Population {
 };
 
 const Registry::Add lif{{"lif", "LIF, dimensionless learning form (soft reset), with pseudo-derivative",
-                         Phase::Update, true, [](const Setup& s) { return std::make_unique<LifLearning<false>>(s); }}};
-const Registry::Add alif{{"alif", "Adaptive-threshold LIF, learning form (Bellec et al. 2020)", Phase::Update, true,
-                          [](const Setup& s) { return std::make_unique<LifLearning<true>>(s); }}};
+                         Phase::Update, true,
+                         [](const Setup& s) { return std::make_unique<LifLearning<false>>(s); }}};
+const Registry::Add alif{{"alif", "Adaptive-threshold LIF, learning form (Bellec et al. 2020)", Phase::Update,
+                          true, [](const Setup& s) { return std::make_unique<LifLearning<true>>(s); }}};
 
 }  // namespace
 }  // namespace plexus::neuron

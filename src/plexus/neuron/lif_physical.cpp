@@ -95,9 +95,10 @@ class LifCoba final : public Population {
     if (v == "g_i") return g_i_.data();
     return nullptr;
   }
-  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext, double* spikes) override {
-    coba_kernel(m_, E_e_, E_i_, dt_tau_, decay_e_, decay_i_, b, e, V_.data(), g_e_.data(), g_i_.data(), ref_.data(), in[0],
-           in[1], i_ext, spikes);
+  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext,
+              double* spikes) override {
+    coba_kernel(m_, E_e_, E_i_, dt_tau_, decay_e_, decay_i_, b, e, V_.data(), g_e_.data(), g_i_.data(),
+                ref_.data(), in[0], in[1], i_ext, spikes);
   }
   std::size_t state_bytes() const override { return 4 * n_ * sizeof(double); }
 
@@ -105,7 +106,8 @@ class LifCoba final : public Population {
   Membrane m_;
   double E_e_, E_i_, decay_e_, decay_i_, dt_tau_;
   std::vector<double> V_, g_e_, g_i_, ref_;
-  std::array<Receptor, 2> receptors_{{{"exc", ReceptorKind::Excitatory, "nS"}, {"inh", ReceptorKind::Inhibitory, "nS"}}};
+  std::array<Receptor, 2> receptors_{
+      {{"exc", ReceptorKind::Excitatory, "nS"}, {"inh", ReceptorKind::Inhibitory, "nS"}}};
 };
 
 // --- current-based (CUBA), exponential synaptic currents ----------------------------------------
@@ -115,9 +117,10 @@ struct CubaPropagators {
   double P_mm, P_ee, P_ii, c_e, c_i, c_ext;
 };
 
-void cuba_kernel(const Membrane m, const CubaPropagators P, std::size_t b, std::size_t e, double* __restrict V,
-                 double* __restrict I_exc, double* __restrict I_inh, double* __restrict ref, double* __restrict in_e,
-                 double* __restrict in_i, const double* __restrict ext, double* __restrict z) {
+void cuba_kernel(const Membrane m, const CubaPropagators P, std::size_t b, std::size_t e,
+                 double* __restrict V, double* __restrict I_exc, double* __restrict I_inh,
+                 double* __restrict ref, double* __restrict in_e, double* __restrict in_i,
+                 const double* __restrict ext, double* __restrict z) {
   const double E_L = m.E_L, V_th = m.V_th, V_reset = m.V_reset, I_const = m.I_e, n_after = m.n_ref_after;
   const double P_mm = P.P_mm, P_ee = P.P_ee, P_ii = P.P_ii, c_e = P.c_e, c_i = P.c_i, c_ext = P.c_ext;
   for (std::size_t i = b; i < e; ++i) {
@@ -168,9 +171,10 @@ class LifCuba final : public Population {
     if (v == "I_inh") return I_i_.data();
     return nullptr;
   }
-  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext, double* spikes) override {
-    cuba_kernel(m_, {P_mm_, P_ee_, P_ii_, c_e_, c_i_, c_ext_}, b, e, V_.data(), I_e_.data(), I_i_.data(), ref_.data(),
-                in[0], in[1], i_ext, spikes);
+  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext,
+              double* spikes) override {
+    cuba_kernel(m_, {P_mm_, P_ee_, P_ii_, c_e_, c_i_, c_ext_}, b, e, V_.data(), I_e_.data(), I_i_.data(),
+                ref_.data(), in[0], in[1], i_ext, spikes);
   }
   std::size_t state_bytes() const override { return 4 * n_ * sizeof(double); }
 
@@ -183,14 +187,16 @@ class LifCuba final : public Population {
   Membrane m_;
   double P_mm_, P_ee_, P_ii_, c_e_, c_i_, c_ext_;
   std::vector<double> V_, I_e_, I_i_, ref_;
-  std::array<Receptor, 2> receptors_{{{"exc", ReceptorKind::Current, "pA"}, {"inh", ReceptorKind::Current, "pA"}}};
+  std::array<Receptor, 2> receptors_{
+      {{"exc", ReceptorKind::Current, "pA"}, {"inh", ReceptorKind::Current, "pA"}}};
 };
 
 // --- delta synapses (Brunel 2000) ---------------------------------------------------------------
 // Each input spike makes V jump by its weight (mV) at the end of the step it arrives in; input that
 // arrives while the neuron is refractory is discarded (as NEST's iaf_psc_delta does by default).
-void delta_kernel(const Membrane m, double P, double c_ext, std::size_t b, std::size_t e, double* __restrict V,
-                  double* __restrict ref, double* __restrict jump, const double* __restrict ext, double* __restrict z) {
+void delta_kernel(const Membrane m, double P, double c_ext, std::size_t b, std::size_t e,
+                  double* __restrict V, double* __restrict ref, double* __restrict jump,
+                  const double* __restrict ext, double* __restrict z) {
   const double E_L = m.E_L, V_th = m.V_th, V_reset = m.V_reset, I_const = m.I_e, n_after = m.n_ref_after;
   for (std::size_t i = b; i < e; ++i) {
     const double v_free = E_L + (V[i] - E_L) * P + (I_const + ext[i]) * c_ext + jump[i];
@@ -221,7 +227,8 @@ class LifDelta final : public Population {
   std::vector<std::string> variables() const override { return {"V_m"}; }
   std::string unit(std::string_view) const override { return "mV"; }
   const double* variable(std::string_view v) const override { return v == "V_m" ? V_.data() : nullptr; }
-  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext, double* spikes) override {
+  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext,
+              double* spikes) override {
     delta_kernel(m_, P_, c_ext_, b, e, V_.data(), ref_.data(), in[0], i_ext, spikes);
   }
   std::size_t state_bytes() const override { return 2 * n_ * sizeof(double); }
@@ -233,11 +240,12 @@ class LifDelta final : public Population {
   std::array<Receptor, 1> receptors_{{{"in", ReceptorKind::Current, "mV"}}};
 };
 
-const Registry::Add coba{{"lif_coba", "LIF, conductance-based exponential synapses (mV, nS, pA)", Phase::Update, true,
-                          [](const Setup& s) { return std::make_unique<LifCoba>(s); }}};
+const Registry::Add coba{{"lif_coba", "LIF, conductance-based exponential synapses (mV, nS, pA)",
+                          Phase::Update, true, [](const Setup& s) { return std::make_unique<LifCoba>(s); }}};
 const Registry::Add cuba{{"lif_cuba", "LIF, current-based exponential synapses, exact integration (mV, pA)",
                           Phase::Update, true, [](const Setup& s) { return std::make_unique<LifCuba>(s); }}};
-const Registry::Add delta{{"lif_delta", "LIF with delta synapses: input spikes make V jump (mV)", Phase::Update, true,
+const Registry::Add delta{{"lif_delta", "LIF with delta synapses: input spikes make V jump (mV)",
+                           Phase::Update, true,
                            [](const Setup& s) { return std::make_unique<LifDelta>(s); }}};
 
 }  // namespace

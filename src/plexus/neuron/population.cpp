@@ -14,9 +14,13 @@ Registry& Registry::mutable_instance() {
   static Registry r;
   return r;
 }
-const Registry& Registry::get() { return mutable_instance(); }
+const Registry& Registry::get() {
+  return mutable_instance();
+}
 
-Registry::Add::Add(ModelInfo info) { mutable_instance().models_.push_back(std::move(info)); }
+Registry::Add::Add(ModelInfo info) {
+  mutable_instance().models_.push_back(std::move(info));
+}
 
 const ModelInfo* Registry::find(std::string_view name) const {
   for (const auto& m : models_)
@@ -34,7 +38,9 @@ std::vector<std::string> Registry::names() const {
 // ----------------------------------------------------------------------------------------------
 Params::Params(const model::PopulationSpec& spec) : spec_(spec) {}
 
-bool Params::has(std::string_view key) const { return spec_.params && spec_.params->has(key); }
+bool Params::has(std::string_view key) const {
+  return spec_.params && spec_.params->has(key);
+}
 
 std::optional<model::Node> Params::node(std::string_view key) {
   known_.emplace_back(key);
@@ -86,6 +92,8 @@ void InitialState::fill(const std::string& var, double def, std::vector<double>&
   }
 }
 
-std::int64_t steps_of(double ms, double dt_ms) { return static_cast<std::int64_t>(std::llround(ms / dt_ms)); }
+std::int64_t steps_of(double ms, double dt_ms) {
+  return static_cast<std::int64_t>(std::llround(ms / dt_ms));
+}
 
 }  // namespace plexus::neuron

@@ -28,7 +28,8 @@ class Readout final : public Population {
   std::vector<std::string> variables() const override { return {"y"}; }
   std::string unit(std::string_view) const override { return "1"; }
   const double* variable(std::string_view v) const override { return v == "y" ? y_.data() : nullptr; }
-  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext, double* spikes) override {
+  void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext,
+              double* spikes) override {
     double* __restrict input = in[0];
     double* __restrict y = y_.data();
     const double* __restrict ext = i_ext;
@@ -48,8 +49,8 @@ class Readout final : public Population {
   std::array<Receptor, 1> receptors_{{{"in", ReceptorKind::Current, "1"}}};
 };
 
-const Registry::Add reg{{"readout", "Leaky non-spiking readout (y = kappa y + (1 - kappa) W z)", Phase::Readout, false,
-                         [](const Setup& s) { return std::make_unique<Readout>(s); }}};
+const Registry::Add reg{{"readout", "Leaky non-spiking readout (y = kappa y + (1 - kappa) W z)",
+                         Phase::Readout, false, [](const Setup& s) { return std::make_unique<Readout>(s); }}};
 
 }  // namespace
 }  // namespace plexus::neuron

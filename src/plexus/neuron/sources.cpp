@@ -87,7 +87,8 @@ class SpikeSource final : public Population {
     if (times) {
       const auto rows = times->items();
       if (rows.size() != s.spec.size)
-        times->fail(fmt::format("has {} lists of spike times; the population has {} neurons", rows.size(), s.spec.size));
+        times->fail(fmt::format("has {} lists of spike times; the population has {} neurons", rows.size(),
+                                s.spec.size));
       for (const auto& row : rows) trains.times_ms.push_back(row.as_number_array(Range::non_negative()));
     } else {
       const std::string pop = file_pop ? file_pop->as_string() : s.spec.name;
@@ -153,12 +154,14 @@ class Parrot final : public Population {
   std::array<Receptor, 1> receptors_{{{"in", ReceptorKind::Current, "1"}}};
 };
 
-const Registry::Add poisson{{"poisson_source", "Independent Poisson spike trains (rate_hz, start_ms, stop_ms)",
-                             Phase::Generator, true, [](const Setup& s) { return std::make_unique<PoissonSource>(s); }}};
+const Registry::Add poisson{
+    {"poisson_source", "Independent Poisson spike trains (rate_hz, start_ms, stop_ms)", Phase::Generator,
+     true, [](const Setup& s) { return std::make_unique<PoissonSource>(s); }}};
 const Registry::Add given{{"spike_source", "Given spike times (params.spike_times_ms or params.file)",
-                           Phase::Generator, true, [](const Setup& s) { return std::make_unique<SpikeSource>(s); }}};
-const Registry::Add parrot{{"parrot", "Relay: emits a spike in each step a spike arrives", Phase::Update, true,
-                            [](const Setup& s) { return std::make_unique<Parrot>(s); }}};
+                           Phase::Generator, true,
+                           [](const Setup& s) { return std::make_unique<SpikeSource>(s); }}};
+const Registry::Add parrot{{"parrot", "Relay: emits a spike in each step a spike arrives", Phase::Update,
+                            true, [](const Setup& s) { return std::make_unique<Parrot>(s); }}};
 
 }  // namespace
 }  // namespace plexus::neuron

@@ -38,8 +38,9 @@ Recorder::Recorder(const model::Network& net, const partition::Partition& part, 
       if (it == rp.variables.end()) {
         std::string list;
         for (const auto& x : rp.variables) list += (list.empty() ? "" : ", ") + x;
-        spec.node.at("variables").fail(fmt::format("model '{}' has no variable '{}' (it has: {})",
-                                                   net.populations[spec.population].model, v, list.empty() ? "none" : list));
+        spec.node.at("variables")
+            .fail(fmt::format("model '{}' has no variable '{}' (it has: {})",
+                              net.populations[spec.population].model, v, list.empty() ? "none" : list));
       }
       s.variables.push_back(v);
       s.arrays.push_back(rp.arrays[static_cast<std::size_t>(it - rp.variables.begin())]);
@@ -49,8 +50,10 @@ Recorder::Recorder(const model::Network& net, const partition::Partition& part, 
     const bool mine = !part.replicated(spec.population) || comm_.rank() == 0;
     const auto& ids = spec.node_ids;
     if (mine) {
-      s.col_begin = static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), rp.local.begin) - ids.begin());
-      s.col_end = static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), rp.local.end) - ids.begin());
+      s.col_begin =
+          static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), rp.local.begin) - ids.begin());
+      s.col_end =
+          static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), rp.local.end) - ids.begin());
     }
     s.per_thread.resize(static_cast<std::size_t>(threads));
     for (std::size_t c = s.col_begin; c < s.col_end; ++c) {
@@ -69,7 +72,8 @@ Recorder::Recorder(const model::Network& net, const partition::Partition& part, 
     for (const auto& v : s.variables) {
       const std::string ds = s.group + "/" + v;
       file_.create_table<double>(ds, ids.size(), std::min<std::size_t>(s.rows_cap, 1024));
-      const auto idx = static_cast<std::size_t>(std::find(rp.variables.begin(), rp.variables.end(), v) - rp.variables.begin());
+      const auto idx = static_cast<std::size_t>(std::find(rp.variables.begin(), rp.variables.end(), v) -
+                                                rp.variables.begin());
       file_.attribute(ds, "units", rp.units[idx]);
     }
     samples_.push_back(std::move(s));
@@ -82,7 +86,8 @@ Recorder::Recorder(const model::Network& net, const partition::Partition& part, 
   }
   window_begin_ = 0;
   window_end_ = std::min(net.record.flush_interval_steps, std::max<Step>(net.run.steps, 1));
-  const auto slice = partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
+  const auto slice =
+      partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
   slice_begin_ = window_begin_ + slice.begin;
   slice_end_ = window_begin_ + slice.end;
 }
@@ -119,7 +124,9 @@ void Recorder::sample(Step t, int thread) {
   }
 }
 
-bool Recorder::flush_due(Step t) const { return t + 1 == window_end_; }
+bool Recorder::flush_due(Step t) const {
+  return t + 1 == window_end_;
+}
 
 void Recorder::flush(Step next) {
   for (auto& b : spike_buffers_) {
@@ -143,8 +150,10 @@ void Recorder::flush(Step next) {
   file_.flush();
   if (next >= window_end_) {
     window_begin_ = window_end_;
-    window_end_ = std::min(window_begin_ + net_.record.flush_interval_steps, std::max<Step>(net_.run.steps, window_begin_ + 1));
-    const auto slice = partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
+    window_end_ = std::min(window_begin_ + net_.record.flush_interval_steps,
+                           std::max<Step>(net_.run.steps, window_begin_ + 1));
+    const auto slice =
+        partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
     slice_begin_ = window_begin_ + slice.begin;
     slice_end_ = window_begin_ + slice.end;
   }
@@ -205,7 +214,8 @@ void Recorder::snapshot_weights(Step t, const std::vector<synapse::Projection>& 
 
 std::size_t Recorder::buffered_bytes() const {
   std::size_t b = 0;
-  for (const auto& s : spike_buffers_) b += s.times_ms.capacity() * sizeof(double) + s.node_ids.capacity() * 8;
+  for (const auto& s : spike_buffers_)
+    b += s.times_ms.capacity() * sizeof(double) + s.node_ids.capacity() * 8;
   for (const auto& s : samples_)
     for (const auto& v : s.buffer) b += v.capacity() * sizeof(double);
   return b;

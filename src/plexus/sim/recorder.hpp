@@ -60,7 +60,7 @@ class Recorder {
     std::vector<std::string> variables;
     std::vector<const double*> arrays;
     Step interval;
-    std::size_t col_begin = 0, col_end = 0;  // this rank's columns
+    std::size_t col_begin = 0, col_end = 0;                                    // this rank's columns
     std::vector<std::vector<std::pair<std::size_t, std::size_t>>> per_thread;  // (column, local index)
     std::vector<std::vector<double>> buffer;  // per variable, rows x local columns
     std::vector<double> times_ms;             // rank 0 keeps the row times

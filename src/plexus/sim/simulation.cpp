@@ -51,7 +51,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 // Appends base + i for every i in [begin, end) with z[i] != 0. Spikes are rare, so blocks of eight
 // neurons are first tested together (a vectorisable sum of zeros and ones).
@@ -103,8 +105,8 @@ struct PopState {
   partition::IdRange local;
   std::vector<partition::IdRange> blocks;  // local index ranges per thread
   std::vector<synapse::RingBuffer> rings;  // per receptor
-  std::vector<double> spikes;  // z of the last step, per local neuron
-  std::vector<double> i_ext;   // external current (zeros if none); empty if the model takes none
+  std::vector<double> spikes;              // z of the last step, per local neuron
+  std::vector<double> i_ext;               // external current (zeros if none); empty if the model takes none
   bool has_current = false;
   std::vector<int> outgoing;  // projections whose source is this population
   std::uint64_t spikes_total = 0;
@@ -171,8 +173,8 @@ struct Simulation::Impl {
 // ------------------------------------------------------------------------------------------------
 namespace {
 
-neuron::SpikeTrains load_spike_trains(const model::Config& cfg, const std::string& file, const std::string& pop,
-                                      const model::Node& where) {
+neuron::SpikeTrains load_spike_trains(const model::Config& cfg, const std::string& file,
+                                      const std::string& pop, const model::Node& where) {
   const auto path = cfg.resolve_path(file);
   if (!std::filesystem::exists(path)) where.fail(fmt::format("file '{}' does not exist", path.string()));
   io::Reader r(path);
@@ -185,10 +187,12 @@ neuron::SpikeTrains load_spike_trains(const model::Config& cfg, const std::strin
     where.fail(fmt::format("'{}' has neither /spikes/{}/timestamps nor /timestamps", path.string(), pop));
   const auto times = r.read_doubles(base + "/timestamps");
   const auto ids = r.read_u64(base + "/node_ids");
-  if (times.size() != ids.size()) where.fail(fmt::format("'{}': timestamps and node_ids differ in length", path.string()));
+  if (times.size() != ids.size())
+    where.fail(fmt::format("'{}': timestamps and node_ids differ in length", path.string()));
   neuron::SpikeTrains out;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] > 100000000) where.fail(fmt::format("'{}': node id {} is implausibly large", path.string(), ids[i]));
+    if (ids[i] > 100000000)
+      where.fail(fmt::format("'{}': node id {} is implausibly large", path.string(), ids[i]));
     if (!(times[i] >= 0)) where.fail(fmt::format("'{}': negative or invalid spike time", path.string()));
     if (ids[i] >= out.times_ms.size()) out.times_ms.resize(ids[i] + 1);
     out.times_ms[ids[i]].push_back(times[i]);
@@ -202,18 +206,21 @@ model::ConnectionList load_connections(const model::ProjectionSpec& p, Gid n_sou
     if (!r.exists(d)) p.node.at("file").fail(fmt::format("'{}' has no dataset {}", p.file.string(), d));
   const auto src = r.read_u64("/source");
   const auto tgt = r.read_u64("/target");
-  if (src.size() != tgt.size()) p.node.at("file").fail(fmt::format("'{}': source and target differ in length", p.file.string()));
+  if (src.size() != tgt.size())
+    p.node.at("file").fail(fmt::format("'{}': source and target differ in length", p.file.string()));
   std::vector<double> w, d;
   if (r.exists("/weight")) w = r.read_doubles("/weight");
   if (r.exists("/delay_ms")) d = r.read_doubles("/delay_ms");
   if ((!w.empty() && w.size() != src.size()) || (!d.empty() && d.size() != src.size()))
-    p.node.at("file").fail(fmt::format("'{}': weight/delay_ms must have one entry per connection", p.file.string()));
+    p.node.at("file").fail(
+        fmt::format("'{}': weight/delay_ms must have one entry per connection", p.file.string()));
   std::vector<std::size_t> order(src.size());
   std::iota(order.begin(), order.end(), 0);
   for (std::size_t i = 0; i < src.size(); ++i)
     if (src[i] >= n_source || tgt[i] >= n_target)
-      p.node.at("file").fail(fmt::format("'{}': connection {} ({} -> {}) is outside the populations ({} x {})",
-                                         p.file.string(), i, src[i], tgt[i], n_source, n_target));
+      p.node.at("file").fail(
+          fmt::format("'{}': connection {} ({} -> {}) is outside the populations ({} x {})", p.file.string(),
+                      i, src[i], tgt[i], n_source, n_target));
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     return tgt[a] != tgt[b] ? tgt[a] < tgt[b] : src[a] < src[b];
   });
@@ -266,9 +273,15 @@ void Simulation::Impl::build() {
     if (!ps.model->current_unit().empty()) ps.i_ext.assign(ps.local.size(), 0.0);
     ps.rings.resize(ps.model->receptors().size());
     switch (ps.info->phase) {
-      case neuron::Phase::Generator: gen_pops.push_back(static_cast<int>(p)); break;
-      case neuron::Phase::Update: update_pops.push_back(static_cast<int>(p)); break;
-      case neuron::Phase::Readout: readout_pops.push_back(static_cast<int>(p)); break;
+      case neuron::Phase::Generator:
+        gen_pops.push_back(static_cast<int>(p));
+        break;
+      case neuron::Phase::Update:
+        update_pops.push_back(static_cast<int>(p));
+        break;
+      case neuron::Phase::Readout:
+        readout_pops.push_back(static_cast<int>(p));
+        break;
     }
   }
 
@@ -279,10 +292,13 @@ void Simulation::Impl::build() {
     auto& src = pops[spec.source];
     auto& tgt = pops[spec.target];
     const auto& node = spec.node;
-    if (!src.info->spiking) node.at("source").fail(fmt::format("population '{}' ({}) does not spike", src.spec->name, src.spec->model));
+    if (!src.info->spiking)
+      node.at("source").fail(
+          fmt::format("population '{}' ({}) does not spike", src.spec->name, src.spec->model));
     const auto receptors = tgt.model->receptors();
     if (receptors.empty())
-      node.at("target").fail(fmt::format("population '{}' ({}) takes no synaptic input", tgt.spec->name, tgt.spec->model));
+      node.at("target").fail(
+          fmt::format("population '{}' ({}) takes no synaptic input", tgt.spec->name, tgt.spec->model));
     // Receptor: as named, else the only one, else the one matching the source's sign.
     int r = -1;
     if (!spec.receptor.empty()) {
@@ -291,14 +307,18 @@ void Simulation::Impl::build() {
       if (r < 0) {
         std::string list;
         for (const auto& x : receptors) list += (list.empty() ? "" : ", ") + x.name;
-        node.at("receptor").fail(fmt::format("model '{}' has no receptor '{}' (it has: {})", tgt.spec->model, spec.receptor, list));
+        node.at("receptor")
+            .fail(fmt::format("model '{}' has no receptor '{}' (it has: {})", tgt.spec->model, spec.receptor,
+                              list));
       }
     } else if (receptors.size() == 1) {
       r = 0;
     } else {
       for (std::size_t i = 0; i < receptors.size(); ++i) {
-        if ((src.spec->dale == model::Dale::Excitatory && (receptors[i].kind == neuron::ReceptorKind::Excitatory || receptors[i].name == "exc")) ||
-            (src.spec->dale == model::Dale::Inhibitory && (receptors[i].kind == neuron::ReceptorKind::Inhibitory || receptors[i].name == "inh"))) {
+        if ((src.spec->dale == model::Dale::Excitatory &&
+             (receptors[i].kind == neuron::ReceptorKind::Excitatory || receptors[i].name == "exc")) ||
+            (src.spec->dale == model::Dale::Inhibitory &&
+             (receptors[i].kind == neuron::ReceptorKind::Inhibitory || receptors[i].name == "inh"))) {
           r = static_cast<int>(i);
           break;
         }
@@ -306,7 +326,8 @@ void Simulation::Impl::build() {
       if (r < 0) {
         std::string list;
         for (const auto& x : receptors) list += (list.empty() ? "" : ", ") + x.name;
-        node.fail(fmt::format("model '{}' has several receptors ({}); say which with 'receptor'", tgt.spec->model, list));
+        node.fail(fmt::format("model '{}' has several receptors ({}); say which with 'receptor'",
+                              tgt.spec->model, list));
       }
     }
     const auto& rec = receptors[static_cast<std::size_t>(r)];
@@ -317,7 +338,8 @@ void Simulation::Impl::build() {
       if ((src.spec->dale == model::Dale::Excitatory && rec.kind != neuron::ReceptorKind::Excitatory) ||
           (src.spec->dale == model::Dale::Inhibitory && rec.kind != neuron::ReceptorKind::Inhibitory))
         node.fail(fmt::format("population '{}' is {} (Dale's law) but receptor '{}' is {}", src.spec->name,
-                              src.spec->dale == model::Dale::Excitatory ? "excitatory" : "inhibitory", rec.name,
+                              src.spec->dale == model::Dale::Excitatory ? "excitatory" : "inhibitory",
+                              rec.name,
                               rec.kind == neuron::ReceptorKind::Excitatory ? "excitatory" : "inhibitory"));
       if (spec.weight && spec.weight->is_constant() && spec.weight->a < 0)
         node.at("weight").fail(fmt::format("receptor '{}' is a conductance: weights must be >= 0", rec.name));
@@ -326,18 +348,21 @@ void Simulation::Impl::build() {
       sign = synapse::WeightSign::Magnitude;
     } else if (src.spec->dale == model::Dale::Inhibitory) {
       if (spec.weight && spec.weight->is_constant() && spec.weight->a > 0)
-        node.at("weight").fail(fmt::format("population '{}' is inhibitory (Dale's law): weights must be <= 0", src.spec->name));
+        node.at("weight").fail(
+            fmt::format("population '{}' is inhibitory (Dale's law): weights must be <= 0", src.spec->name));
       sign = synapse::WeightSign::NegativeMagnitude;
     }
     // Delay 0 only where the target is advanced after the source within the same step.
     const int min_delay = (src.generator() || tgt.readout()) ? 0 : 1;
     if (spec.delay_ms && std::round(spec.delay_ms->lowest() / net.run.dt_ms) < min_delay)
-      node.at("delay_ms").fail(fmt::format(
-          "delays must be at least {} step(s) of dt = {} ms here (only inputs from spike sources and into readouts may have delay 0)",
-          min_delay, net.run.dt_ms));
+      node.at("delay_ms")
+          .fail(fmt::format("delays must be at least {} step(s) of dt = {} ms here (only inputs from spike "
+                            "sources and into readouts may have delay 0)",
+                            min_delay, net.run.dt_ms));
 
     model::ConnectionList list;
-    if (spec.rule == model::ConnectRule::FromFile) list = load_connections(spec, src.spec->size, tgt.spec->size);
+    if (spec.rule == model::ConnectRule::FromFile)
+      list = load_connections(spec, src.spec->size, tgt.spec->size);
     synapse::BuildSpec b;
     b.spec = &spec;
     b.n_source = src.spec->size;
@@ -376,19 +401,25 @@ void Simulation::Impl::build_inputs() {
     if (in.kind == model::InputKind::Poisson) {
       const auto receptors = ps.model->receptors();
       if (ps.generator() || receptors.empty())
-        in.node.at("target").fail(fmt::format("population '{}' ({}) takes no input", ps.spec->name, ps.spec->model));
+        in.node.at("target").fail(
+            fmt::format("population '{}' ({}) takes no input", ps.spec->name, ps.spec->model));
       int r = -1;
       if (in.receptor.empty()) {
-        if (receptors.size() == 1) r = 0;
-        else in.node.fail("the target model has several receptors; say which with 'receptor'");
+        if (receptors.size() == 1)
+          r = 0;
+        else
+          in.node.fail("the target model has several receptors; say which with 'receptor'");
       } else {
         for (std::size_t i = 0; i < receptors.size(); ++i)
           if (receptors[i].name == in.receptor) r = static_cast<int>(i);
-        if (r < 0) in.node.at("receptor").fail(fmt::format("model '{}' has no receptor '{}'", ps.spec->model, in.receptor));
+        if (r < 0)
+          in.node.at("receptor")
+              .fail(fmt::format("model '{}' has no receptor '{}'", ps.spec->model, in.receptor));
       }
       if (receptors[static_cast<std::size_t>(r)].kind != neuron::ReceptorKind::Current && in.weight < 0)
         in.node.at("weight").fail("conductance weights must be >= 0");
-      drives.push_back({in.index, in.target, r, in.rate_hz * net.run.dt_ms * 1e-3, in.weight, start, stop, std::move(mask)});
+      drives.push_back({in.index, in.target, r, in.rate_hz * net.run.dt_ms * 1e-3, in.weight, start, stop,
+                        std::move(mask)});
     } else {
       if (ps.model->current_unit().empty())
         in.node.at("target").fail(fmt::format("model '{}' takes no current input", ps.spec->model));
@@ -428,10 +459,12 @@ void Simulation::Impl::setup_recording() {
     if (net.record.spikes_all)
       rp[p].record_spikes = ps.info->spiking && !ps.generator();
     else
-      rp[p].record_spikes = std::find(net.record.spike_populations.begin(), net.record.spike_populations.end(),
-                                      static_cast<int>(p)) != net.record.spike_populations.end();
+      rp[p].record_spikes =
+          std::find(net.record.spike_populations.begin(), net.record.spike_populations.end(),
+                    static_cast<int>(p)) != net.record.spike_populations.end();
     if (rp[p].record_spikes && !ps.info->spiking)
-      net.config.root().at("record").at("spikes").fail(fmt::format("population '{}' does not spike", ps.spec->name));
+      net.config.root().at("record").at("spikes").fail(
+          fmt::format("population '{}' does not spike", ps.spec->name));
     rp[p].local = ps.local;
     rp[p].blocks = ps.blocks;
     rp[p].variables = ps.model->variables();
@@ -481,10 +514,12 @@ void Simulation::Impl::synthesise(int other, std::vector<Gid>& out) {
     if (part->replicated(static_cast<int>(p))) continue;
     const auto range = part->local(static_cast<int>(p), other);
     if (range.size() == 0) continue;
-    rng::Stream s(net.run.seed, rng::Purpose::Synthetic, static_cast<std::uint64_t>(other), static_cast<std::uint64_t>(t), p);
+    rng::Stream s(net.run.seed, rng::Purpose::Synthetic, static_cast<std::uint64_t>(other),
+                  static_cast<std::uint64_t>(t), p);
     const auto n = rng::poisson(dry_rate[p] * range.size(), s.uniform(), s);
     std::vector<Gid> ids;
-    for (std::uint32_t k = 0; k < n; ++k) ids.push_back(pops[p].spec->first_gid + range.begin + static_cast<Gid>(s.below(range.size())));
+    for (std::uint32_t k = 0; k < n; ++k)
+      ids.push_back(pops[p].spec->first_gid + range.begin + static_cast<Gid>(s.below(range.size())));
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     out.insert(out.end(), ids.begin(), ids.end());
@@ -515,14 +550,15 @@ void Simulation::Impl::step_range(Step end) {
       for (int pi : out) {
         const auto& proj = projs[static_cast<std::size_t>(pi)];
         auto& tgt = pops[static_cast<std::size_t>(net.projections[pi].target)];
-        proj.deliver(static_cast<std::size_t>(th), s, now, tgt.rings[static_cast<std::size_t>(proj.receptor)]);
+        proj.deliver(static_cast<std::size_t>(th), s, now,
+                     tgt.rings[static_cast<std::size_t>(proj.receptor)]);
       }
     }
   };
 
 // A barrier costs a call into the OpenMP runtime even for one thread; skip it then.
-#define PLEXUS_BARRIER \
-  if (T > 1) {         \
+#define PLEXUS_BARRIER     \
+  if (T > 1) {             \
     _Pragma("omp barrier") \
   }
 #pragma omp parallel num_threads(T)
@@ -541,13 +577,14 @@ void Simulation::Impl::step_range(Step end) {
           list.clear();
           collect_spikes(ps.spikes.data(), blk.begin, blk.end, ps.spec->first_gid, list);
         }
-PLEXUS_BARRIER
+        PLEXUS_BARRIER
         if (th == 0) {
           gen_spikes.clear();
           for (int p : gen_pops)
-            for (int k = 0; k < T; ++k) gen_spikes.insert(gen_spikes.end(), thread_spikes[k][p].begin(), thread_spikes[k][p].end());
+            for (int k = 0; k < T; ++k)
+              gen_spikes.insert(gen_spikes.end(), thread_spikes[k][p].begin(), thread_spikes[k][p].end());
         }
-PLEXUS_BARRIER
+        PLEXUS_BARRIER
         enqueue(th, gen_spikes, now);
       }
       for (const auto& d : drives) {
@@ -571,19 +608,20 @@ PLEXUS_BARRIER
         in_ptrs.clear();
         for (auto& ring : ps.rings) in_ptrs.push_back(ring.slot(now));
         const auto blk = ps.blocks[th];
-        ps.model->update(now, blk.begin, blk.end, in_ptrs.data(), ps.i_ext.empty() ? nullptr : ps.i_ext.data(),
-                         ps.spikes.data());
+        ps.model->update(now, blk.begin, blk.end, in_ptrs.data(),
+                         ps.i_ext.empty() ? nullptr : ps.i_ext.data(), ps.spikes.data());
         auto& list = thread_spikes[th][p];
         list.clear();
         collect_spikes(ps.spikes.data(), blk.begin, blk.end, ps.spec->first_gid + ps.local.begin, list);
       }
-PLEXUS_BARRIER
+      PLEXUS_BARRIER
 
       // -- 4 exchange (master thread) -----------------------------------------------------------------
       if (th == 0) {
         local_spikes.clear();
         for (int p : update_pops)
-          for (int k = 0; k < T; ++k) local_spikes.insert(local_spikes.end(), thread_spikes[k][p].begin(), thread_spikes[k][p].end());
+          for (int k = 0; k < T; ++k)
+            local_spikes.insert(local_spikes.end(), thread_spikes[k][p].begin(), thread_spikes[k][p].end());
         try {
           if (dry) {
             for (int p : update_pops) {
@@ -620,13 +658,14 @@ PLEXUS_BARRIER
             all_spikes.assign(global_spikes.begin(), global_spikes.end());
             const std::size_t mid = all_spikes.size();
             all_spikes.insert(all_spikes.end(), gen_spikes.begin(), gen_spikes.end());
-            std::inplace_merge(all_spikes.begin(), all_spikes.begin() + static_cast<std::ptrdiff_t>(mid), all_spikes.end());
+            std::inplace_merge(all_spikes.begin(), all_spikes.begin() + static_cast<std::ptrdiff_t>(mid),
+                               all_spikes.end());
             recorder->spikes(now, all_spikes);
           }
           recorder->begin_step(now);
         }
       }
-PLEXUS_BARRIER
+      PLEXUS_BARRIER
       if (stop) break;
 
       // -- 5 enqueue ----------------------------------------------------------------------------------
@@ -638,8 +677,8 @@ PLEXUS_BARRIER
         in_ptrs.clear();
         for (auto& ring : ps.rings) in_ptrs.push_back(ring.slot(now));
         const auto blk = ps.blocks[th];
-        ps.model->update(now, blk.begin, blk.end, in_ptrs.data(), ps.i_ext.empty() ? nullptr : ps.i_ext.data(),
-                         ps.spikes.data());
+        ps.model->update(now, blk.begin, blk.end, in_ptrs.data(),
+                         ps.i_ext.empty() ? nullptr : ps.i_ext.data(), ps.spikes.data());
       }
 
       // -- 7 learn: no learning rules yet --------------------------------------------------------------
@@ -650,7 +689,7 @@ PLEXUS_BARRIER
         const bool flush = recorder->flush_due(now) || now + 1 == end;
         const bool weights = recorder->weights_due(now + 1);
         if (flush || weights) {
-PLEXUS_BARRIER
+          PLEXUS_BARRIER
           if (th == 0) {
             try {
               if (flush) recorder->flush(now + 1);
@@ -660,7 +699,7 @@ PLEXUS_BARRIER
               stop = true;
             }
           }
-PLEXUS_BARRIER
+          PLEXUS_BARRIER
           if (stop) break;
         }
       }
@@ -668,17 +707,21 @@ PLEXUS_BARRIER
         t = now + 1;
         if (opt.progress && opt.log && ((now & 255) == 0 || now + 1 == end)) {
           const auto wall = Clock::now();
-          if (std::chrono::duration<double>(wall - last_progress).count() >= opt.progress_seconds || now + 1 == end) {
+          if (std::chrono::duration<double>(wall - last_progress).count() >= opt.progress_seconds ||
+              now + 1 == end) {
             last_progress = wall;
             const double el = std::chrono::duration<double>(wall - wall0).count();
-            const double done = static_cast<double>(now + 1 - first), todo = static_cast<double>(end - now - 1);
+            const double done = static_cast<double>(now + 1 - first),
+                         todo = static_cast<double>(end - now - 1);
             const double sim_ms = static_cast<double>(now + 1) * net.run.dt_ms;
             const double speed = el > 0 ? done * net.run.dt_ms * 1e-3 / el : 0.0;
             const double eta = done > 0 ? el * todo / done : 0.0;
-            *opt.log << fmt::format("[plexus] t = {:.1f} / {:.1f} ms ({:.0f}%)  {:.3g} s simulated per wall second  ETA {:.0f} s\n",
-                                    sim_ms, static_cast<double>(net.run.steps) * net.run.dt_ms,
-                                    100.0 * static_cast<double>(now + 1) / static_cast<double>(std::max<Step>(net.run.steps, 1)),
-                                    speed, eta);
+            *opt.log << fmt::format(
+                "[plexus] t = {:.1f} / {:.1f} ms ({:.0f}%)  {:.3g} s simulated per wall second  ETA {:.0f} "
+                "s\n",
+                sim_ms, static_cast<double>(net.run.steps) * net.run.dt_ms,
+                100.0 * static_cast<double>(now + 1) / static_cast<double>(std::max<Step>(net.run.steps, 1)),
+                speed, eta);
             opt.log->flush();
           }
         }
@@ -702,9 +745,13 @@ Simulation::Simulation(const model::Network& net, comm::Communicator& comm, Opti
 
 Simulation::~Simulation() = default;
 
-Step Simulation::now() const { return impl_->t; }
+Step Simulation::now() const {
+  return impl_->t;
+}
 
-void Simulation::run_until(Step end) { impl_->step_range(std::min(end, impl_->net.run.steps)); }
+void Simulation::run_until(Step end) {
+  impl_->step_range(std::min(end, impl_->net.run.steps));
+}
 
 Summary Simulation::summary() const {
   const auto& I = *impl_;
@@ -767,7 +814,8 @@ Summary Simulation::run() {
 memory::Ledger Simulation::memory() const {
   memory::Ledger l;
   for (const auto& ps : impl_->pops) {
-    l.add("neuron state", ps.model->state_bytes() + (ps.spikes.capacity() + ps.i_ext.capacity()) * sizeof(double));
+    l.add("neuron state",
+          ps.model->state_bytes() + (ps.spikes.capacity() + ps.i_ext.capacity()) * sizeof(double));
     for (const auto& r : ps.rings) l.add("delay buffers", r.bytes());
   }
   for (const auto& p : impl_->projs) l.add("synapses", p.bytes());

@@ -38,14 +38,14 @@ struct PopulationSummary {
 struct Summary {
   Step steps = 0;
   double simulated_ms = 0.0;
-  double wall_seconds = 0.0;      // stepping only (rank 0)
-  double build_seconds = 0.0;     // building the network (rank 0)
-  std::uint64_t synapses = 0;     // whole network
+  double wall_seconds = 0.0;   // stepping only (rank 0)
+  double build_seconds = 0.0;  // building the network (rank 0)
+  std::uint64_t synapses = 0;  // whole network
   std::vector<PopulationSummary> populations;
   std::vector<std::uint64_t> peak_rss_bytes;  // per rank
   std::vector<std::uint64_t> synapse_bytes;   // per rank
   std::vector<std::uint64_t> local_synapses;  // per rank
-  double exchange_seconds = 0.0;  // rank 0
+  double exchange_seconds = 0.0;              // rank 0
   int ranks = 1;
   int threads = 1;
 };

@@ -20,9 +20,13 @@ std::uint16_t delay_steps(double ms, const BuildSpec& b, bool from_file) {
     const auto& node = b.spec->node;
     const std::string msg =
         steps < b.min_delay_steps
-            ? fmt::format("delay {} ms is shorter than {} step(s) of dt = {} ms{}", ms, b.min_delay_steps, b.dt_ms,
-                          b.min_delay_steps > 0 ? " (only inputs from spike sources and into readouts may have delay 0)" : "")
-            : fmt::format("delay {} ms is longer than {} steps", ms, std::numeric_limits<std::uint16_t>::max());
+            ? fmt::format("delay {} ms is shorter than {} step(s) of dt = {} ms{}", ms, b.min_delay_steps,
+                          b.dt_ms,
+                          b.min_delay_steps > 0
+                              ? " (only inputs from spike sources and into readouts may have delay 0)"
+                              : "")
+            : fmt::format("delay {} ms is longer than {} steps", ms,
+                          std::numeric_limits<std::uint16_t>::max());
     if (!from_file && node.has("delay_ms")) node.at("delay_ms").fail(msg);
     node.fail(msg);
   }
@@ -31,9 +35,12 @@ std::uint16_t delay_steps(double ms, const BuildSpec& b, bool from_file) {
 
 double signed_weight(double w, WeightSign s) {
   switch (s) {
-    case WeightSign::AsDrawn: return w;
-    case WeightSign::Magnitude: return std::fabs(w);
-    case WeightSign::NegativeMagnitude: return -std::fabs(w);
+    case WeightSign::AsDrawn:
+      return w;
+    case WeightSign::Magnitude:
+      return std::fabs(w);
+    case WeightSign::NegativeMagnitude:
+      return -std::fabs(w);
   }
   return w;
 }
@@ -46,10 +53,11 @@ Projection Projection::build(const BuildSpec& b) {
   p.index_ = spec.index;
   const bool file_weights = !spec.weight.has_value();
   const bool file_delays = !spec.delay_ms.has_value();
-  if ((file_weights || file_delays) && (!b.list || (file_weights && b.list->weight.empty()) ||
-                                        (file_delays && b.list->delay_ms.empty())))
-    spec.node.fail(fmt::format("the connection file '{}' has no {} dataset; give '{}' in the model", spec.file.string(),
-                               file_weights ? "weight" : "delay_ms", file_weights ? "weight" : "delay_ms"));
+  if ((file_weights || file_delays) &&
+      (!b.list || (file_weights && b.list->weight.empty()) || (file_delays && b.list->delay_ms.empty())))
+    spec.node.fail(fmt::format("the connection file '{}' has no {} dataset; give '{}' in the model",
+                               spec.file.string(), file_weights ? "weight" : "delay_ms",
+                               file_weights ? "weight" : "delay_ms"));
 
   p.constant_delay_ = !file_delays && spec.delay_ms->is_constant();
   if (p.constant_delay_) {
@@ -68,10 +76,12 @@ Projection Projection::build(const BuildSpec& b) {
     blk.targets = b.blocks[bi];
     std::vector<std::uint64_t> count(static_cast<std::size_t>(b.n_source) + 1, 0);
     for (Gid j = blk.targets.begin; j < blk.targets.end; ++j)
-      model::for_each_source(spec, b.seed, b.n_source, b.target_first_local + j, b.list, [&](Gid s) { ++count[s + 1]; });
+      model::for_each_source(spec, b.seed, b.n_source, b.target_first_local + j, b.list,
+                             [&](Gid s) { ++count[s + 1]; });
     std::partial_sum(count.begin(), count.end(), count.begin());
     if (count.back() > std::numeric_limits<std::uint32_t>::max())
-      throw UserError(fmt::format("projection '{}': more than 2^32 synapses in one block; use more ranks or threads", spec.name));
+      throw UserError(fmt::format(
+          "projection '{}': more than 2^32 synapses in one block; use more ranks or threads", spec.name));
     blk.offset.assign(count.begin(), count.end());
     const std::size_t n = count.back();
     blk.target.resize(n);
@@ -99,7 +109,8 @@ Projection Projection::build(const BuildSpec& b) {
       });
     }
   }
-  if (!p.constant_delay_ && p.count() == 0) p.min_delay_ = p.max_delay_ = static_cast<std::uint16_t>(b.min_delay_steps);
+  if (!p.constant_delay_ && p.count() == 0)
+    p.min_delay_ = p.max_delay_ = static_cast<std::uint16_t>(b.min_delay_steps);
   return p;
 }
 
@@ -117,7 +128,8 @@ std::size_t Projection::bytes() const {
   return n;
 }
 
-void Projection::for_each_by_target(std::size_t bi, const std::function<void(Gid, std::uint32_t, Weight, std::uint16_t)>& f) const {
+void Projection::for_each_by_target(
+    std::size_t bi, const std::function<void(Gid, std::uint32_t, Weight, std::uint16_t)>& f) const {
   const Block& blk = blocks_[bi];
   // Build a target-major index of this block's synapses; sources within a target stay ascending
   // because rows are visited in source order.

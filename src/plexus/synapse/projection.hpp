@@ -22,11 +22,11 @@ namespace plexus::synapse {
 using Weight = float;
 
 struct Block {
-  partition::IdRange targets;           // local target indices [begin, end) of this block
-  std::vector<std::uint32_t> offset;    // per presynaptic neuron (population-local id), size n_source + 1
-  std::vector<std::uint32_t> target;    // local index of the target neuron
+  partition::IdRange targets;         // local target indices [begin, end) of this block
+  std::vector<std::uint32_t> offset;  // per presynaptic neuron (population-local id), size n_source + 1
+  std::vector<std::uint32_t> target;  // local index of the target neuron
   std::vector<Weight> weight;
-  std::vector<std::uint16_t> delay;     // in steps; empty when the projection has one delay
+  std::vector<std::uint16_t> delay;  // in steps; empty when the projection has one delay
 };
 
 // How drawn weights are turned into stored ones (Dale's law and conductance receptors).
@@ -35,7 +35,7 @@ enum class WeightSign { AsDrawn, Magnitude, NegativeMagnitude };
 struct BuildSpec {
   const model::ProjectionSpec* spec = nullptr;
   Gid n_source = 0;
-  Gid target_first_local = 0;  // population-local id of local target index 0
+  Gid target_first_local = 0;              // population-local id of local target index 0
   std::vector<partition::IdRange> blocks;  // local target index ranges, one per thread
   std::uint64_t seed = 0;
   double dt_ms = 0.1;
@@ -68,13 +68,15 @@ class Projection {
       double* slot = ring.slot(t + delay_);
       for (std::uint32_t k = first; k < last; ++k) slot[blk.target[k]] += blk.weight[k];
     } else {
-      for (std::uint32_t k = first; k < last; ++k) ring.slot(t + blk.delay[k])[blk.target[k]] += blk.weight[k];
+      for (std::uint32_t k = first; k < last; ++k)
+        ring.slot(t + blk.delay[k])[blk.target[k]] += blk.weight[k];
     }
   }
 
   // Calls f(source_local, target_local_index, weight, delay_steps) for every synapse of block b, in
   // (target, source) order.
-  void for_each_by_target(std::size_t b, const std::function<void(Gid, std::uint32_t, Weight, std::uint16_t)>& f) const;
+  void for_each_by_target(std::size_t b,
+                          const std::function<void(Gid, std::uint32_t, Weight, std::uint16_t)>& f) const;
 
  private:
   int index_ = 0;

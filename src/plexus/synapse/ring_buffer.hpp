@@ -12,7 +12,8 @@ namespace plexus::synapse {
 class RingBuffer {
  public:
   RingBuffer() = default;
-  RingBuffer(std::size_t n_local, std::size_t slots) : n_(n_local), slots_(slots < 1 ? 1 : slots), data_(n_ * slots_, 0.0) {}
+  RingBuffer(std::size_t n_local, std::size_t slots)
+      : n_(n_local), slots_(slots < 1 ? 1 : slots), data_(n_ * slots_, 0.0) {}
   double* slot(Step t) { return data_.data() + static_cast<std::size_t>(t % static_cast<Step>(slots_)) * n_; }
   std::size_t slots() const { return slots_; }
   std::size_t bytes() const { return data_.capacity() * sizeof(double); }
