@@ -107,7 +107,7 @@ int run(const RunArgs& a, comm::Communicator& world) {
     for (const auto& [k, b] : mem.entries())
       parts +=
           fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, memory::human_bytes(static_cast<double>(b)));
-    std::cout << fmt::format("rank 0 holds: {}\n", parts);
+    std::cout << fmt::format("rank {} holds: {}\n", comm.rank(), parts);
     if (opt.output) std::cout << fmt::format("wrote {}\n", opt.output->string());
   }
   return kExitOk;

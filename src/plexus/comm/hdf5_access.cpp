@@ -14,6 +14,9 @@ static_assert(std::is_same_v<hid_t, std::int64_t>, "hid_t is passed around as in
 std::int64_t hdf5_file_access(const Communicator& c) {
   const hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   if (fapl < 0) throw std::runtime_error("H5Pcreate(file access) failed");
+  // Lock the file while writing, but carry on where the file system cannot lock (NFS, Lustre),
+  // instead of failing the run.
+  H5Pset_file_locking(fapl, true, true);
   if (c.parallel_io()) {
     const MPI_Comm comm = MPI_Comm_f2c(static_cast<MPI_Fint>(c.native_handle()));
     if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0) throw std::runtime_error("H5Pset_fapl_mpio failed");
