@@ -26,6 +26,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -50,6 +51,7 @@ namespace plexus::sim {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMaxReceptors = 8;  // per neuron model
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -271,6 +273,9 @@ void Simulation::Impl::build() {
     ps.model = ps.info->make(setup);
     ps.spikes.assign(ps.local.size(), 0.0);
     if (!ps.model->current_unit().empty()) ps.i_ext.assign(ps.local.size(), 0.0);
+    if (ps.model->receptors().size() > kMaxReceptors)
+      throw std::logic_error("neuron model '" + ps.spec->model +
+                             "' has more receptors than the engine supports");
     ps.rings.resize(ps.model->receptors().size());
     switch (ps.info->phase) {
       case neuron::Phase::Generator:
@@ -556,6 +561,15 @@ void Simulation::Impl::step_range(Step end) {
     }
   };
 
+  // Advances this thread's block of a population by one step, with the input due now.
+  auto advance = [&](PopState& ps, Step now, int th) {
+    std::array<double*, kMaxReceptors> in{};
+    for (std::size_t r = 0; r < ps.rings.size(); ++r) in[r] = ps.rings[r].slot(now);
+    const auto blk = ps.blocks[th];
+    ps.model->update(now, blk.begin, blk.end, in.data(), ps.i_ext.empty() ? nullptr : ps.i_ext.data(),
+                     ps.spikes.data());
+  };
+
 // A barrier costs a call into the OpenMP runtime even for one thread; skip it then.
 #define PLEXUS_BARRIER     \
   if (T > 1) {             \
@@ -564,7 +578,6 @@ void Simulation::Impl::step_range(Step end) {
 #pragma omp parallel num_threads(T)
   {
     const int th = omp_get_thread_num();
-    std::vector<double*> in_ptrs;
     for (Step now = first; now < end; ++now) {
       // -- 1 inputs -------------------------------------------------------------------------------
       if (current_changes.count(now)) recompute_currents(now, th);
@@ -604,12 +617,9 @@ void Simulation::Impl::step_range(Step end) {
 
       // -- 2 deliver + 3 update -------------------------------------------------------------------
       for (int p : update_pops) {
+        advance(pops[p], now, th);
         auto& ps = pops[p];
-        in_ptrs.clear();
-        for (auto& ring : ps.rings) in_ptrs.push_back(ring.slot(now));
         const auto blk = ps.blocks[th];
-        ps.model->update(now, blk.begin, blk.end, in_ptrs.data(),
-                         ps.i_ext.empty() ? nullptr : ps.i_ext.data(), ps.spikes.data());
         auto& list = thread_spikes[th][p];
         list.clear();
         collect_spikes(ps.spikes.data(), blk.begin, blk.end, ps.spec->first_gid + ps.local.begin, list);
@@ -672,14 +682,7 @@ void Simulation::Impl::step_range(Step end) {
       enqueue(th, global_spikes, now);
 
       // -- 6 readout ----------------------------------------------------------------------------------
-      for (int p : readout_pops) {
-        auto& ps = pops[p];
-        in_ptrs.clear();
-        for (auto& ring : ps.rings) in_ptrs.push_back(ring.slot(now));
-        const auto blk = ps.blocks[th];
-        ps.model->update(now, blk.begin, blk.end, in_ptrs.data(),
-                         ps.i_ext.empty() ? nullptr : ps.i_ext.data(), ps.spikes.data());
-      }
+      for (int p : readout_pops) advance(pops[p], now, th);
 
       // -- 7 learn: no learning rules yet --------------------------------------------------------------
 
