@@ -52,16 +52,28 @@ TEST_CASE("fixed probability: Bernoulli per pair, no autapses", "[connectivity]"
 }
 
 TEST_CASE("fixed in-degree: exactly K distinct sources, or K with replacement", "[connectivity]") {
-  const int n = 300;
-  auto net = net_with("rule = \"fixed_indegree\"\nindegree = 120\n", n);
-  for (Gid t = 0; t < n; ++t) {
-    std::vector<Gid> got;
-    model::for_each_source(net.projections[0], 5, n, t, nullptr, [&](Gid s) { got.push_back(s); });
-    REQUIRE(got.size() == 120);
-    REQUIRE(std::is_sorted(got.begin(), got.end()));
-    REQUIRE(std::adjacent_find(got.begin(), got.end()) == got.end());
-    REQUIRE(std::find(got.begin(), got.end(), t) == got.end());
+  // Dense (bitmap) and sparse (hash table) membership: the same algorithm, both checked.
+  for (const auto& [n, k] : {std::pair{300, 120}, std::pair{100000, 30}}) {
+    auto net = net_with("rule = \"fixed_indegree\"\nindegree = " + std::to_string(k) + "\n", n);
+    std::vector<int> used(n, 0);
+    const int targets = 300;
+    for (Gid t = 0; t < targets; ++t) {
+      std::vector<Gid> got;
+      model::for_each_source(net.projections[0], 5, n, t, nullptr, [&](Gid s) { got.push_back(s); });
+      REQUIRE(got.size() == static_cast<std::size_t>(k));
+      REQUIRE(std::is_sorted(got.begin(), got.end()));
+      REQUIRE(std::adjacent_find(got.begin(), got.end()) == got.end());
+      REQUIRE(std::find(got.begin(), got.end(), t) == got.end());
+      REQUIRE(got.back() < static_cast<Gid>(n));
+      for (Gid s : got) ++used[s];
+    }
+    // Every source is equally likely: check the use count of sources in ten equal bands.
+    std::vector<double> band(10, 0.0);
+    for (int s = 0; s < n; ++s) band[s * 10 / n] += used[s];
+    const double expected = static_cast<double>(targets) * k / 10;
+    for (double b : band) CHECK(std::fabs(b - expected) < 5 * std::sqrt(expected));
   }
+  const int n = 300;
   auto multi = net_with("rule = \"fixed_indegree\"\nindegree = 500\nmultapses = true\n", n);
   std::vector<Gid> got;
   model::for_each_source(multi.projections[0], 5, n, 7, nullptr, [&](Gid s) { got.push_back(s); });

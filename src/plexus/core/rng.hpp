@@ -21,7 +21,8 @@ enum class Purpose : std::uint64_t {
   PoissonSource = 6,
   Task = 7,
   Feedback = 8,
-  Synthetic = 9,  // dry-run communicator: spikes of ranks that are not there
+  Synthetic = 9,           // dry-run communicator: spikes of ranks that are not there
+  PoissonDriveExtra = 10,  // further numbers for large Poisson means
 };
 
 using Philox = r123::Philox4x64;
@@ -102,8 +103,23 @@ class Stream {
   bool have_spare_ = false;
 };
 
-// Poisson-distributed count with mean `lambda`, drawn from `u` (the first uniform) and, only for
-// large means, further numbers of `more`. Inversion for small means, PTRS (Hoermann 1993) otherwise.
-std::uint32_t poisson(double lambda, double u, Stream& more);
+// Poisson-distributed counts with a fixed mean, the constants computed once. A draw uses the
+// uniform `u` and, only for large means (PTRS, Hoermann 1993), further numbers of `more`; small
+// means use inversion with `u` alone.
+class Poisson {
+ public:
+  explicit Poisson(double lambda);
+  std::uint32_t operator()(double u, Stream& more) const;
+  bool needs_more() const { return lambda_ >= kInversionLimit; }
+
+ private:
+  static constexpr double kInversionLimit = 12.0;
+  double lambda_, exp_neg_lambda_ = 0.0;
+  double slam_ = 0.0, loglam_ = 0.0, b_ = 0.0, a_ = 0.0, invalpha_ = 0.0, vr_ = 0.0;
+};
+
+inline std::uint32_t poisson(double lambda, double u, Stream& more) {
+  return Poisson(lambda)(u, more);
+}
 
 }  // namespace plexus::rng

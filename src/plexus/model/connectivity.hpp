@@ -63,9 +63,24 @@ void for_each_source(const ProjectionSpec& proj, std::uint64_t seed, Gid n_sourc
       if (proj.multapses) {
         for (std::uint64_t j = 0; j < k; ++j) chosen.push_back(map(s.below(m)));
         std::sort(chosen.begin(), chosen.end());
+      } else if (m <= 32 * k) {
+        // Floyd's algorithm: k distinct values from [0, m) with exactly k draws. When the choice is
+        // dense, membership is a bitmap, and scanning it yields the sources already sorted.
+        std::vector<std::uint64_t> bits((m + 63) / 64, 0);
+        auto insert = [&](std::uint64_t x) {  // returns false if x was present
+          const std::uint64_t bit = std::uint64_t{1} << (x & 63);
+          if (bits[x >> 6] & bit) return false;
+          bits[x >> 6] |= bit;
+          return true;
+        };
+        for (std::uint64_t j = m - k; j < m; ++j)
+          if (!insert(s.below(j + 1))) insert(j);
+        for (std::size_t w = 0; w < bits.size(); ++w)
+          for (std::uint64_t word = bits[w]; word; word &= word - 1)
+            chosen.push_back(map(64 * w + static_cast<std::uint64_t>(__builtin_ctzll(word))));
       } else {
-        // Floyd's algorithm: k distinct values from [0, m) with exactly k draws; membership in an
-        // open-addressing hash table keeps it O(k).
+        // Sparse choice: the same algorithm (so the same sources) with an open-addressing hash
+        // table for membership, then a sort.
         std::size_t cap = 16;
         while (cap < 2 * k) cap <<= 1;
         const std::uint64_t empty = ~std::uint64_t{0};
@@ -79,18 +94,15 @@ void for_each_source(const ProjectionSpec& proj, std::uint64_t seed, Gid n_sourc
           table[h] = x;
           return true;
         };
-        std::vector<std::uint64_t> set;
-        set.reserve(k);
         for (std::uint64_t j = m - k; j < m; ++j) {
           const std::uint64_t x = s.below(j + 1);
           if (insert(x)) {
-            set.push_back(x);
+            chosen.push_back(map(x));
           } else {
             insert(j);
-            set.push_back(j);
+            chosen.push_back(map(j));
           }
         }
-        for (auto x : set) chosen.push_back(map(x));
         std::sort(chosen.begin(), chosen.end());
       }
       for (Gid g : chosen) f(g);

@@ -120,7 +120,7 @@ struct Drive {  // independent Poisson input per target neuron
   int index = 0;
   int pop = 0;
   int receptor = 0;
-  double lambda = 0.0;  // expected spikes per step
+  rng::Poisson sampler{0.0};  // counts per step
   double weight = 0.0;
   Step start = 0, stop = 0;
   std::vector<std::uint8_t> mask;  // per local neuron; empty: all
@@ -238,6 +238,62 @@ model::ConnectionList load_connections(const model::ProjectionSpec& p, Gid n_sou
   return list;
 }
 
+// The receptor a projection acts on: as named, else the target's only one, else the one that
+// matches the source population's sign (Dale's law).
+int choose_receptor(const model::ProjectionSpec& spec, const PopState& src, const PopState& tgt) {
+  const auto receptors = tgt.model->receptors();
+  const auto& node = spec.node;
+  auto names = [&] {
+    std::string list;
+    for (const auto& x : receptors) list += (list.empty() ? "" : ", ") + x.name;
+    return list;
+  };
+  if (!spec.receptor.empty()) {
+    for (std::size_t i = 0; i < receptors.size(); ++i)
+      if (receptors[i].name == spec.receptor) return static_cast<int>(i);
+    node.at("receptor")
+        .fail(fmt::format("model '{}' has no receptor '{}' (it has: {})", tgt.spec->model, spec.receptor,
+                          names()));
+  }
+  if (receptors.size() == 1) return 0;
+  for (std::size_t i = 0; i < receptors.size(); ++i) {
+    const auto& x = receptors[i];
+    if ((src.spec->dale == model::Dale::Excitatory &&
+         (x.kind == neuron::ReceptorKind::Excitatory || x.name == "exc")) ||
+        (src.spec->dale == model::Dale::Inhibitory &&
+         (x.kind == neuron::ReceptorKind::Inhibitory || x.name == "inh")))
+      return static_cast<int>(i);
+  }
+  node.fail(fmt::format("model '{}' has several receptors ({}); say which with 'receptor'", tgt.spec->model,
+                        names()));
+}
+
+// How drawn weights become stored ones. Current receptors take signed weights, and Dale's law sets
+// the sign; conductance receptors take magnitudes, and the receptor must match the source's sign.
+synapse::WeightSign weight_sign(const model::ProjectionSpec& spec, const PopState& src,
+                                const neuron::Receptor& rec) {
+  const auto& node = spec.node;
+  const bool constant = spec.weight && spec.weight->is_constant();
+  if (rec.kind != neuron::ReceptorKind::Current) {
+    if ((src.spec->dale == model::Dale::Excitatory && rec.kind != neuron::ReceptorKind::Excitatory) ||
+        (src.spec->dale == model::Dale::Inhibitory && rec.kind != neuron::ReceptorKind::Inhibitory))
+      node.fail(fmt::format("population '{}' is {} (Dale's law) but receptor '{}' is {}", src.spec->name,
+                            src.spec->dale == model::Dale::Excitatory ? "excitatory" : "inhibitory", rec.name,
+                            rec.kind == neuron::ReceptorKind::Excitatory ? "excitatory" : "inhibitory"));
+    if (constant && spec.weight->a < 0)
+      node.at("weight").fail(fmt::format("receptor '{}' is a conductance: weights must be >= 0", rec.name));
+    return synapse::WeightSign::Magnitude;
+  }
+  if (src.spec->dale == model::Dale::Excitatory) return synapse::WeightSign::Magnitude;
+  if (src.spec->dale == model::Dale::Inhibitory) {
+    if (constant && spec.weight->a > 0)
+      node.at("weight").fail(
+          fmt::format("population '{}' is inhibitory (Dale's law): weights must be <= 0", src.spec->name));
+    return synapse::WeightSign::NegativeMagnitude;
+  }
+  return synapse::WeightSign::AsDrawn;
+}
+
 }  // namespace
 
 void Simulation::Impl::build() {
@@ -304,59 +360,8 @@ void Simulation::Impl::build() {
     if (receptors.empty())
       node.at("target").fail(
           fmt::format("population '{}' ({}) takes no synaptic input", tgt.spec->name, tgt.spec->model));
-    // Receptor: as named, else the only one, else the one matching the source's sign.
-    int r = -1;
-    if (!spec.receptor.empty()) {
-      for (std::size_t i = 0; i < receptors.size(); ++i)
-        if (receptors[i].name == spec.receptor) r = static_cast<int>(i);
-      if (r < 0) {
-        std::string list;
-        for (const auto& x : receptors) list += (list.empty() ? "" : ", ") + x.name;
-        node.at("receptor")
-            .fail(fmt::format("model '{}' has no receptor '{}' (it has: {})", tgt.spec->model, spec.receptor,
-                              list));
-      }
-    } else if (receptors.size() == 1) {
-      r = 0;
-    } else {
-      for (std::size_t i = 0; i < receptors.size(); ++i) {
-        if ((src.spec->dale == model::Dale::Excitatory &&
-             (receptors[i].kind == neuron::ReceptorKind::Excitatory || receptors[i].name == "exc")) ||
-            (src.spec->dale == model::Dale::Inhibitory &&
-             (receptors[i].kind == neuron::ReceptorKind::Inhibitory || receptors[i].name == "inh"))) {
-          r = static_cast<int>(i);
-          break;
-        }
-      }
-      if (r < 0) {
-        std::string list;
-        for (const auto& x : receptors) list += (list.empty() ? "" : ", ") + x.name;
-        node.fail(fmt::format("model '{}' has several receptors ({}); say which with 'receptor'",
-                              tgt.spec->model, list));
-      }
-    }
-    const auto& rec = receptors[static_cast<std::size_t>(r)];
-    synapse::WeightSign sign = synapse::WeightSign::AsDrawn;
-    const bool conductance = rec.kind != neuron::ReceptorKind::Current;
-    if (conductance) {
-      // Conductances are magnitudes; Dale's law is expressed by the receptor.
-      if ((src.spec->dale == model::Dale::Excitatory && rec.kind != neuron::ReceptorKind::Excitatory) ||
-          (src.spec->dale == model::Dale::Inhibitory && rec.kind != neuron::ReceptorKind::Inhibitory))
-        node.fail(fmt::format("population '{}' is {} (Dale's law) but receptor '{}' is {}", src.spec->name,
-                              src.spec->dale == model::Dale::Excitatory ? "excitatory" : "inhibitory",
-                              rec.name,
-                              rec.kind == neuron::ReceptorKind::Excitatory ? "excitatory" : "inhibitory"));
-      if (spec.weight && spec.weight->is_constant() && spec.weight->a < 0)
-        node.at("weight").fail(fmt::format("receptor '{}' is a conductance: weights must be >= 0", rec.name));
-      sign = synapse::WeightSign::Magnitude;
-    } else if (src.spec->dale == model::Dale::Excitatory) {
-      sign = synapse::WeightSign::Magnitude;
-    } else if (src.spec->dale == model::Dale::Inhibitory) {
-      if (spec.weight && spec.weight->is_constant() && spec.weight->a > 0)
-        node.at("weight").fail(
-            fmt::format("population '{}' is inhibitory (Dale's law): weights must be <= 0", src.spec->name));
-      sign = synapse::WeightSign::NegativeMagnitude;
-    }
+    const int r = choose_receptor(spec, src, tgt);
+    const synapse::WeightSign sign = weight_sign(spec, src, receptors[static_cast<std::size_t>(r)]);
     // Delay 0 only where the target is advanced after the source within the same step.
     const int min_delay = (src.generator() || tgt.readout()) ? 0 : 1;
     if (spec.delay_ms && std::round(spec.delay_ms->lowest() / net.run.dt_ms) < min_delay)
@@ -423,8 +428,8 @@ void Simulation::Impl::build_inputs() {
       }
       if (receptors[static_cast<std::size_t>(r)].kind != neuron::ReceptorKind::Current && in.weight < 0)
         in.node.at("weight").fail("conductance weights must be >= 0");
-      drives.push_back({in.index, in.target, r, in.rate_hz * net.run.dt_ms * 1e-3, in.weight, start, stop,
-                        std::move(mask)});
+      drives.push_back({in.index, in.target, r, rng::Poisson(in.rate_hz * net.run.dt_ms * 1e-3), in.weight,
+                        start, stop, std::move(mask)});
     } else {
       if (ps.model->current_unit().empty())
         in.node.at("target").fail(fmt::format("model '{}' takes no current input", ps.spec->model));
@@ -605,12 +610,18 @@ void Simulation::Impl::step_range(Step end) {
         auto& ps = pops[d.pop];
         double* slot = ps.rings[static_cast<std::size_t>(d.receptor)].slot(now);
         const auto blk = ps.blocks[th];
+        const Gid base = ps.spec->first_gid + ps.local.begin;
+        // One Philox block serves four consecutive gids (keyed by gid / 4, so by gid alone).
+        std::array<std::uint64_t, 4> words{};
         for (Gid i = blk.begin; i < blk.end; ++i) {
+          const Gid gid = base + i;
+          if (i == blk.begin || (gid & 3) == 0)
+            words = rng::block(net.run.seed, rng::Purpose::PoissonDrive, static_cast<std::uint64_t>(d.index),
+                               gid >> 2, static_cast<std::uint64_t>(now), 0);
           if (!d.mask.empty() && !d.mask[i]) continue;
-          const Gid gid = ps.spec->first_gid + ps.local.begin + i;
-          rng::Stream s(net.run.seed, rng::Purpose::PoissonDrive, static_cast<std::uint64_t>(d.index), gid,
-                        static_cast<std::uint64_t>(now));
-          const auto k = rng::poisson(d.lambda, s.uniform(), s);
+          rng::Stream more(net.run.seed, rng::Purpose::PoissonDriveExtra, static_cast<std::uint64_t>(d.index),
+                           gid, static_cast<std::uint64_t>(now));
+          const auto k = d.sampler(rng::to_unit(words[gid & 3]), more);
           if (k) slot[i] += k * d.weight;
         }
       }
