@@ -25,6 +25,15 @@ struct ExchangeStats {
   double seconds = 0.0;  // wall time inside spike exchange
 };
 
+// Dry runs: appends, sorted by gid, the spikes rank `other_rank` would send this step.
+using Synthesiser = std::function<void(int other_rank, std::vector<Gid>& out)>;
+
+// Where this rank's part goes when every rank's parts are concatenated in rank order.
+struct Placement {
+  std::uint64_t offset = 0;  // elements of lower ranks
+  std::uint64_t total = 0;   // elements of all ranks
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -51,10 +60,21 @@ class Communicator {
   virtual void sum_in_rank_order(std::vector<double>& values) = 0;
 
   // Dry runs only: how to make up the spikes of the ranks that are not there (see make_dry_run).
-  virtual void set_synthesiser(std::function<void(int other_rank, std::vector<Gid>& out)>) {}
+  virtual void set_synthesiser(Synthesiser) {}
 
   // MPI_Comm as an integer handle for libraries that take one (parallel HDF5); 0 if none.
   virtual std::int64_t native_handle() const { return 0; }
+
+  // Collective: offset and total for `count` elements of this rank in a rank-ordered concatenation.
+  Placement place(std::uint64_t count) {
+    const auto counts = allgather(count);
+    Placement pl;
+    for (int r = 0; r < size(); ++r) {
+      if (r < rank()) pl.offset += counts[r];
+      pl.total += counts[r];
+    }
+    return pl;
+  }
 
   const ExchangeStats& stats() const { return stats_; }
 
@@ -83,9 +103,7 @@ bool launched_by_mpi();
 
 std::unique_ptr<Communicator> make_single();
 
-// One process playing rank `rank` of `size`. `synthesise(other_rank, out)` appends, sorted by gid,
-// the spikes rank `other_rank` would send this step.
-using Synthesiser = std::function<void(int other_rank, std::vector<Gid>& out)>;
+// One process playing rank `rank` of `size`; `synthesise` makes up the other ranks' spikes.
 std::unique_ptr<Communicator> make_dry_run(int rank, int size, Synthesiser synthesise = {});
 
 // Merges `parts` consecutive sorted runs of `v` (run i is [bounds[i], bounds[i+1])) in place.

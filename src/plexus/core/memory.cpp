@@ -1,7 +1,6 @@
 #include "plexus/core/memory.hpp"
 
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <fmt/format.h>
 #include <cstdio>
@@ -26,16 +25,6 @@ std::size_t peak_rss_bytes() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<std::size_t>(usage.ru_maxrss) * 1024;  // Linux reports kilobytes
-}
-
-std::size_t current_rss_bytes() {
-  std::FILE* f = std::fopen("/proc/self/statm", "r");
-  if (!f) return 0;
-  unsigned long size = 0, resident = 0;
-  const int n = std::fscanf(f, "%lu %lu", &size, &resident);
-  std::fclose(f);
-  if (n != 2) return 0;
-  return static_cast<std::size_t>(resident) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
 
 std::string human_bytes(double bytes) {

@@ -188,15 +188,10 @@ void ResultFile::create_series(const std::string& path, std::size_t chunk) {
 template <class T>
 void ResultFile::append(const std::string& path, std::span<const T> local) {
   const hid_t ds = impl_->dataset(path);
-  const auto counts = comm_.allgather(static_cast<std::uint64_t>(local.size()));
-  std::uint64_t offset = 0, total = 0;
-  for (int r = 0; r < comm_.size(); ++r) {
-    if (r < comm_.rank()) offset += counts[r];
-    total += counts[r];
-  }
-  if (total == 0) return;
-  const hsize_t start = impl_->rows[path] + offset, count = local.size();
-  const hsize_t new_size = impl_->rows[path] + total;
+  const auto place = comm_.place(local.size());
+  if (place.total == 0) return;
+  const hsize_t start = impl_->rows[path] + place.offset, count = local.size();
+  const hsize_t new_size = impl_->rows[path] + place.total;
   h5::check_status(H5Dset_extent(ds, &new_size), "extend " + path);
   impl_->rows[path] = new_size;
   auto fspace = h5::dataspace(H5Dget_space(ds));
@@ -390,22 +385,6 @@ std::string Reader::read_text(const std::string& dataset) const {
   h5::check_status(H5Dread(ds.id(), type.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, s.data()), "read " + dataset);
   s.resize(std::strlen(s.c_str()));
   return s;
-}
-
-std::vector<std::string> Reader::attribute_names(const std::string& object) const {
-  std::vector<std::string> out;
-  auto obj = open_object(file_, object);
-  H5O_info_t info;
-  H5Oget_info2(obj.id(), &info, H5O_INFO_NUM_ATTRS);
-  for (hsize_t i = 0; i < info.num_attrs; ++i) {
-    const ssize_t len =
-        H5Aget_name_by_idx(obj.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
-    std::string name(static_cast<std::size_t>(len), '\0');
-    H5Aget_name_by_idx(obj.id(), ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size() + 1,
-                       H5P_DEFAULT);
-    out.push_back(name);
-  }
-  return out;
 }
 
 std::string Reader::attribute(const std::string& object, const std::string& name) const {

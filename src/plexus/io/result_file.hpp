@@ -23,7 +23,6 @@ class ResultFile {
   ResultFile& operator=(const ResultFile&) = delete;
 
   const std::filesystem::path& final_path() const { return final_; }
-  const std::filesystem::path& partial_path() const { return partial_; }
 
   // All calls below are collective: every rank calls them, in the same order, with the same
   // arguments except for the local data.
@@ -63,8 +62,6 @@ class ResultFile {
   // Closes the file and renames it to its final name. Collective.
   void commit();
 
-  std::uint64_t bytes_buffered() const { return 0; }
-
   struct Impl;
 
  private:
@@ -98,7 +95,6 @@ class Reader {
   std::string read_text(const std::string& dataset) const;
   // Attribute as text (numbers formatted), or "" if absent.
   std::string attribute(const std::string& object, const std::string& name) const;
-  std::vector<std::string> attribute_names(const std::string& object) const;
 
  private:
   std::int64_t file_ = -1;

@@ -53,7 +53,6 @@ struct Range {
   static Range any() { return {}; }
   static Range positive() { return {0.0, std::nullopt, false, true}; }
   static Range non_negative() { return {0.0, std::nullopt, true, true}; }
-  static Range at_least(double v) { return {v, std::nullopt, true, true}; }
   static Range closed(double lo, double hi) { return {lo, hi, true, true}; }
   static Range probability() { return {0.0, 1.0, true, true}; }
   bool contains(double v) const;

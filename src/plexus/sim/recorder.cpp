@@ -29,8 +29,6 @@ Recorder::Recorder(const model::Network& net, const partition::Partition& part, 
     const auto& spec = net.record.samples[i];
     const auto& rp = pops_[spec.population];
     SampleSet s;
-    s.spec = static_cast<int>(i);
-    s.population = spec.population;
     s.interval = spec.interval_steps;
     s.group = "/samples/" + net.populations[spec.population].name;
     for (const auto& v : spec.variables) {
@@ -42,8 +40,10 @@ Recorder::Recorder(const model::Network& net, const partition::Partition& part, 
             .fail(fmt::format("model '{}' has no variable '{}' (it has: {})",
                               net.populations[spec.population].model, v, list.empty() ? "none" : list));
       }
+      const auto idx = static_cast<std::size_t>(it - rp.variables.begin());
       s.variables.push_back(v);
-      s.arrays.push_back(rp.arrays[static_cast<std::size_t>(it - rp.variables.begin())]);
+      s.arrays.push_back(rp.arrays[idx]);
+      s.units.push_back(rp.units[idx]);
     }
     // This rank's columns: the sampled ids inside its local range (contiguous, since ids are sorted
     // and local ranges are contiguous). A replicated population is written by rank 0 alone.
@@ -69,23 +69,22 @@ Recorder::Recorder(const model::Network& net, const partition::Partition& part, 
     file_.create_series<double>(s.group + "/times_ms", 4096);
     file_.attribute(s.group + "/times_ms", "units", std::string("ms"));
     file_.attribute(s.group, "interval_ms", static_cast<double>(s.interval) * net.run.dt_ms);
-    for (const auto& v : s.variables) {
-      const std::string ds = s.group + "/" + v;
+    for (std::size_t v = 0; v < s.variables.size(); ++v) {
+      const std::string ds = s.group + "/" + s.variables[v];
       file_.create_table<double>(ds, ids.size(), std::min<std::size_t>(s.rows_cap, 1024));
-      const auto idx = static_cast<std::size_t>(std::find(rp.variables.begin(), rp.variables.end(), v) -
-                                                rp.variables.begin());
-      file_.attribute(ds, "units", rp.units[idx]);
+      file_.attribute(ds, "units", s.units[v]);
     }
     samples_.push_back(std::move(s));
   }
 
-  for (const auto& w : net.record.weights) {
-    (void)w;
-    weight_next_.push_back(0);
-    weight_ids_written_.push_back(false);
-  }
-  window_begin_ = 0;
-  window_end_ = std::min(net.record.flush_interval_steps, std::max<Step>(net.run.steps, 1));
+  weight_next_.assign(net.record.weights.size(), 0);
+  weight_ids_written_.assign(net.record.weights.size(), false);
+  open_window(0);
+}
+
+void Recorder::open_window(Step begin) {
+  window_begin_ = begin;
+  window_end_ = std::min(begin + net_.record.flush_interval_steps, std::max<Step>(net_.run.steps, begin + 1));
   const auto slice =
       partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
   slice_begin_ = window_begin_ + slice.begin;
@@ -148,15 +147,7 @@ void Recorder::flush(Step next) {
     s.first_row_step = next;
   }
   file_.flush();
-  if (next >= window_end_) {
-    window_begin_ = window_end_;
-    window_end_ = std::min(window_begin_ + net_.record.flush_interval_steps,
-                           std::max<Step>(net_.run.steps, window_begin_ + 1));
-    const auto slice =
-        partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
-    slice_begin_ = window_begin_ + slice.begin;
-    slice_end_ = window_begin_ + slice.end;
-  }
+  if (next >= window_end_) open_window(window_end_);
 }
 
 bool Recorder::weights_due(Step t) const {
@@ -187,12 +178,7 @@ void Recorder::snapshot_weights(Step t, const std::vector<synapse::Projection>& 
           w.push_back(static_cast<double>(x));
         });
     }
-    const auto counts = comm_.allgather(static_cast<std::uint64_t>(w.size()));
-    std::uint64_t offset = 0, total = 0;
-    for (int r = 0; r < comm_.size(); ++r) {
-      if (r < comm_.rank()) offset += counts[r];
-      total += counts[r];
-    }
+    const auto place = comm_.place(w.size());
     if (!weight_ids_written_[i]) {
       weight_ids_written_[i] = true;
       file_.create_group(g);
@@ -203,12 +189,12 @@ void Recorder::snapshot_weights(Step t, const std::vector<synapse::Projection>& 
       file_.append<std::uint64_t>(g + "/source_ids", src);
       file_.append<std::uint64_t>(g + "/target_ids", tgt);
       file_.create_series<double>(g + "/times_ms", 64);
-      file_.create_table<double>(g + "/values", total, 1);
+      file_.create_table<double>(g + "/values", place.total, 1);
     }
     std::vector<double> when;
     if (comm_.rank() == 0) when.push_back(net_.step_to_ms(t));
     file_.append<double>(g + "/times_ms", when);
-    file_.append_rows<double>(g + "/values", 1, offset, w.size(), w);
+    file_.append_rows<double>(g + "/values", 1, place.offset, w.size(), w);
   }
 }
 

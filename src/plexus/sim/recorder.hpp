@@ -49,16 +49,18 @@ class Recorder {
   std::size_t buffered_bytes() const;
 
  private:
+  // Starts the flush window at `begin` and this rank's time slice of it.
+  void open_window(Step begin);
+
   struct SpikeBuffer {
     int population;
     std::vector<double> times_ms;
     std::vector<std::uint64_t> node_ids;
   };
   struct SampleSet {
-    int spec;  // index into net.record.samples
-    int population;
     std::vector<std::string> variables;
     std::vector<const double*> arrays;
+    std::vector<std::string> units;
     Step interval;
     std::size_t col_begin = 0, col_end = 0;                                    // this rank's columns
     std::vector<std::vector<std::pair<std::size_t, std::size_t>>> per_thread;  // (column, local index)

@@ -545,25 +545,25 @@ void Simulation::Impl::step_range(Step end) {
   std::exception_ptr failure;
   std::atomic<bool> stop{false};
 
-  // Projections per source population, flattened for the enqueue loop.
-  std::vector<std::pair<Gid, Gid>> pop_bounds;  // [first_gid, end_gid) per population
-  for (const auto& ps : pops) pop_bounds.push_back({ps.spec->first_gid, ps.spec->first_gid + ps.spec->size});
+  // Calls f(population, population-local id) for each of the gid-sorted spikes.
+  auto by_population = [&](const std::vector<Gid>& spikes, auto&& f) {
+    std::size_t p = 0;
+    for (Gid g : spikes) {
+      while (g >= pops[p].spec->first_gid + pops[p].spec->size) ++p;
+      f(p, g - pops[p].spec->first_gid);
+    }
+  };
 
   // Enqueue the given (sorted) spikes into this thread's blocks.
   auto enqueue = [&](int th, const std::vector<Gid>& spikes, Step now) {
-    std::size_t p = 0;
-    for (Gid g : spikes) {
-      while (g >= pop_bounds[p].second) ++p;
-      const auto& out = pops[p].outgoing;
-      if (out.empty()) continue;
-      const Gid s = g - pop_bounds[p].first;
-      for (int pi : out) {
+    by_population(spikes, [&](std::size_t p, Gid s) {
+      for (int pi : pops[p].outgoing) {
         const auto& proj = projs[static_cast<std::size_t>(pi)];
         auto& tgt = pops[static_cast<std::size_t>(net.projections[pi].target)];
         proj.deliver(static_cast<std::size_t>(th), s, now,
                      tgt.rings[static_cast<std::size_t>(proj.receptor)]);
       }
-    }
+    });
   };
 
   // Advances this thread's block of a population by one step, with the input due now.
@@ -660,18 +660,9 @@ void Simulation::Impl::step_range(Step end) {
           stop = true;
         }
         // Whole-network spike counts (every rank sees every spike).
-        {
-          std::size_t p = 0;
-          for (Gid g : global_spikes) {
-            while (g >= pop_bounds[p].second) ++p;
-            ++pops[p].spikes_total;
-          }
-          p = 0;
-          for (Gid g : gen_spikes) {
-            while (g >= pop_bounds[p].second) ++p;
-            ++pops[p].spikes_total;
-          }
-        }
+        auto count = [&](std::size_t p, Gid) { ++pops[p].spikes_total; };
+        by_population(global_spikes, count);
+        by_population(gen_spikes, count);
         if (recorder) {
           if (gen_spikes.empty()) {
             recorder->spikes(now, global_spikes);
