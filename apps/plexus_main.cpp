@@ -1,5 +1,6 @@
 // plexus: command-line front end.
 //   plexus run MODEL.toml [-o FILE.h5] [--threads N] [--set key=value]...   (under mpiexec -n R)
+//   plexus train MODEL.toml [-o FILE.h5] [--threads N] [--set key=value]...  (under mpiexec -n R)
 //   plexus inspect FILE.h5
 //   plexus models
 // Exit codes: 0 success, 1 the run failed, 2 bad model file, input file or command line.
@@ -24,6 +25,7 @@
 #include "plexus/model/network.hpp"
 #include "plexus/neuron/population.hpp"
 #include "plexus/sim/simulation.hpp"
+#include "plexus/sim/trainer.hpp"
 
 namespace {
 
@@ -109,6 +111,49 @@ int run(const RunArgs& a, comm::Communicator& world) {
           fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, memory::human_bytes(static_cast<double>(b)));
     std::cout << fmt::format("rank {} holds: {}\n", comm.rank(), parts);
     if (opt.output) std::cout << fmt::format("wrote {}\n", opt.output->string());
+  }
+  return kExitOk;
+}
+
+int train(const RunArgs& a, comm::Communicator& comm) {
+  const bool root = comm.rank() == 0;
+  const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
+  if (!net.train)
+    throw UserError(fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
+  sim::TrainOptions opt;
+  opt.threads = a.threads > 0 ? a.threads : 1;
+  if (a.threads <= 0 && std::getenv("OMP_NUM_THREADS")) opt.threads = omp_get_max_threads();
+  opt.progress = root && !a.quiet;
+  opt.log = &std::cerr;
+  opt.output = a.output.empty() ? std::filesystem::path("results") / (net.name + ".h5")
+                                : std::filesystem::path(a.output);
+  sim::Trainer trainer(net, comm, opt);
+  if (root) {
+    std::cout << fmt::format("plexus {} ({}): training '{}', {} neurons; {} rank(s) x {} thread(s)\n",
+                             version::version(), version::git_hash(), net.name, net.total_neurons, comm.size(),
+                             opt.threads);
+    std::cout << fmt::format("writing {}\n", opt.output->string());
+    std::cout.flush();
+  }
+  const auto s = trainer.run();
+  if (root) {
+    std::cout << fmt::format("trained {} iteration(s) in {:.1f} s ({:.3f} s per iteration); last batch: loss {:.4f}, "
+                             "accuracy {:.3f}\n",
+                             s.iterations, s.wall_seconds, s.seconds_per_iteration, s.last_loss, s.last_accuracy);
+    if (s.validation_accuracy >= 0)
+      std::cout << fmt::format("validation accuracy {:.3f}{}\n", s.validation_accuracy,
+                               s.reached_target ? " (target reached)" : "");
+    if (s.test_accuracy >= 0) std::cout << fmt::format("test accuracy {:.3f} on fresh trials\n", s.test_accuracy);
+    std::uint64_t state = 0, index = 0;
+    for (auto b : s.learning_state_bytes) state += b;
+    for (auto b : s.learning_index_bytes) index += b;
+    const double n = static_cast<double>(std::max<std::uint64_t>(s.plastic_synapses, 1));
+    std::cout << fmt::format(
+        "{} plastic synapses; learning state {:.1f} bytes per synapse (+ {:.1f} bytes index); peak memory per "
+        "rank: {}\n",
+        s.plastic_synapses, static_cast<double>(state) / n, static_cast<double>(index) / n,
+        describe_minmax(s.peak_rss_bytes, true));
+    std::cout << fmt::format("wrote {}\n", opt.output->string());
   }
   return kExitOk;
 }
@@ -229,6 +274,16 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--dry-run-rank", ra.dry_rank, "Which rank to play in a dry run (default 0)")
       ->needs(dr)
       ->check(CLI::NonNegativeNumber);
+  RunArgs ta;
+  auto* train_cmd =
+      app.add_subcommand("train", "Train a model with its [train] rule on its [task] (under mpiexec -n R)");
+  train_cmd->add_option("model", ta.model, "Model file (TOML) with [task] and [train]")->required();
+  train_cmd->add_option("-o,--output", ta.output, "Result file (default: results/<model>.h5)");
+  train_cmd->add_option("--threads", ta.threads, "OpenMP threads per rank (default 1, or OMP_NUM_THREADS)")
+      ->check(CLI::Range(1, 1024));
+  train_cmd->add_option("--set", ta.sets,
+                        "Override a model key: --set train.iterations=50 --set train.batch_size=32 (repeatable)");
+  train_cmd->add_flag("-q,--quiet", ta.quiet, "No progress lines");
   std::string inspect_path;
   auto* inspect_cmd = app.add_subcommand("inspect", "Describe what a result file holds");
   inspect_cmd->add_option("file", inspect_path, "Result file (HDF5)")->required();
@@ -251,6 +306,7 @@ int main(int argc, char** argv) {
         throw plexus::UserError("--dry-run-rank must be below --dry-run-ranks");
       return run(ra, *world);
     }
+    if (*train_cmd) return train(ta, *world);
     if (*inspect_cmd) return root ? inspect(inspect_path) : plexus::kExitOk;
     if (*models_cmd) {
       if (root)

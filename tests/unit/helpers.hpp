@@ -30,7 +30,7 @@ struct Cells {
     const auto& spec = net.populations.at(0);
     const auto* info = neuron::Registry::get().find(spec.model);
     if (!info) throw std::runtime_error("unknown model " + spec.model);
-    neuron::Setup s{spec, {0, spec.size}, net.run.dt_ms, net.run.seed, {}};
+    neuron::Setup s{spec, {0, spec.size}, net.run.dt_ms, net.run.seed, {}, {}};
     pop = info->make(s);
     in.assign(pop->receptors().size(), std::vector<double>(spec.size, 0.0));
     ext.assign(spec.size, 0.0);

@@ -66,7 +66,11 @@ Network Network::from_config(Config config) {
   Network net;
   net.config = config;
   const Node root = config.root();
-  root.allow_only({"model", "run", "network", "populations", "projections", "inputs", "record"});
+  root.allow_only({"model", "run", "network", "populations", "projections", "inputs", "record", "task", "train"});
+  // [task] and [train] are read by the task and learning modules; here they are only kept.
+  net.task = root.find("task");
+  net.train = root.find("train");
+  if (net.train && !net.task) root.at("train").fail("a [train] section needs a [task] section");
 
   // [model]
   net.name = std::filesystem::path(config.source_name()).stem().string();
@@ -81,7 +85,9 @@ Network Network::from_config(Config config) {
   const Node run = root.at("run");
   run.allow_only({"duration_ms", "dt_ms"});
   net.run.dt_ms = run.number_or("dt_ms", 0.1, Range::positive());
-  net.run.duration_ms = run.number("duration_ms", Range::non_negative());
+  // Training runs take their length from the task (trials); a duration is then optional.
+  net.run.duration_ms = net.train ? run.number_or("duration_ms", 0.0, Range::non_negative())
+                                  : run.number("duration_ms", Range::non_negative());
   net.run.steps = static_cast<Step>(std::llround(net.run.duration_ms / net.run.dt_ms));
   if (std::fabs(static_cast<double>(net.run.steps) * net.run.dt_ms - net.run.duration_ms) >
       1e-9 * std::max(1.0, net.run.duration_ms))

@@ -106,6 +106,8 @@ class Network {
   std::vector<ProjectionSpec> projections;
   std::vector<InputSpec> inputs;
   RecordSpec record;
+  std::optional<Node> task;   // [task]: trial generator (task module)
+  std::optional<Node> train;  // [train]: learning rule and schedule (sim::Trainer)
   Gid total_neurons = 0;
 
   int population_of(Gid gid) const;

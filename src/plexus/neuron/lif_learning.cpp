@@ -18,14 +18,14 @@ namespace {
 using model::Range;
 
 struct LearningParams {
-  double v_th, alpha, rho, beta, n_ref, gamma;
+  double v_th, alpha, rho, n_ref, gamma;
 };
 
 template <bool kAdaptive>
 void kernel(const LearningParams P, std::size_t b, std::size_t e, double* __restrict v, double* __restrict a,
             double* __restrict thr, double* __restrict psi, double* __restrict r, double* __restrict input,
-            const double* __restrict ext, double* __restrict z) {
-  const double v_th = P.v_th, alpha = P.alpha, rho = P.rho, beta = P.beta, n_ref = P.n_ref;
+            const double* __restrict ext, double* __restrict z, const double* __restrict beta) {
+  const double v_th = P.v_th, alpha = P.alpha, rho = P.rho, n_ref = P.n_ref;
   const double scale = P.gamma / P.v_th, inv_v_th = 1.0 / P.v_th;
   for (std::size_t i = b; i < e; ++i) {
     const double z_prev = z[i];
@@ -35,7 +35,7 @@ void kernel(const LearningParams P, std::size_t b, std::size_t e, double* __rest
     if constexpr (kAdaptive) {
       const double ai = rho * a[i] + z_prev;
       a[i] = ai;
-      A = v_th + beta * ai;
+      A = v_th + beta[i] * ai;
       thr[i] = A;
     }
     const double ri = r[i];
@@ -59,18 +59,24 @@ class LifLearning final : public Population {
     n_ref_ = static_cast<double>(p.integer("n_ref", 5, Range::closed(0, 1e6)));
     gamma_ = p.number("gamma", 0.3, Range::non_negative());
     alpha_ = std::exp(-s.dt_ms / tau_m);
+    std::int64_t lif_cells = 0;
     if constexpr (kAdaptive) {
       const double tau_a = p.number("tau_a_ms", 2000.0, Range::positive());
       rho_ = std::exp(-s.dt_ms / tau_a);
       beta_ = p.number("beta", 1.7 * (1.0 - rho_) / (1.0 - alpha_), Range::non_negative());
+      // A population may mix LIF and ALIF cells (SPEC 1.2): its first `lif_cells` neurons have beta = 0.
+      lif_cells = p.integer("lif_cells", 0, Range::closed(0, static_cast<double>(s.spec.size)));
     }
     p.finish();
+    beta_of_.assign(n_, beta_);
+    for (std::size_t i = 0; i < n_; ++i)
+      if (static_cast<std::int64_t>(s.local.begin + i) < lif_cells) beta_of_[i] = 0.0;
     InitialState init(s, kAdaptive ? std::vector<std::string>{"v", "a"} : std::vector<std::string>{"v"});
     init.fill("v", 0.0, v_);
     if constexpr (kAdaptive) {
       init.fill("a", 0.0, a_);
       thr_.assign(n_, 0.0);
-      for (std::size_t i = 0; i < n_; ++i) thr_[i] = v_th_ + beta_ * a_[i];
+      for (std::size_t i = 0; i < n_; ++i) thr_[i] = v_th_ + beta_of_[i] * a_[i];
     }
     psi_.assign(n_, 0.0);
     r_.assign(n_, 0.0);
@@ -93,14 +99,22 @@ class LifLearning final : public Population {
   }
   void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext,
               double* spikes) override {
-    kernel<kAdaptive>({v_th_, alpha_, rho_, beta_, n_ref_, gamma_}, b, e, v_.data(), a_.data(), thr_.data(),
-                      psi_.data(), r_.data(), in[0], i_ext, spikes);
+    kernel<kAdaptive>({v_th_, alpha_, rho_, n_ref_, gamma_}, b, e, v_.data(), a_.data(), thr_.data(),
+                      psi_.data(), r_.data(), in[0], i_ext, spikes, beta_of_.data());
   }
-  std::size_t state_bytes() const override { return (kAdaptive ? 5 : 3) * n_ * sizeof(double); }
+  std::size_t state_bytes() const override { return (kAdaptive ? 6 : 3) * n_ * sizeof(double); }
+  std::optional<LearningView> learning_view() const override {
+    LearningView lv;
+    lv.alpha = alpha_;
+    lv.rho = rho_;
+    lv.beta = kAdaptive ? beta_of_.data() : nullptr;
+    lv.psi = psi_.data();
+    return lv;
+  }
 
  private:
   double v_th_, n_ref_, gamma_, alpha_, rho_ = 0.0, beta_ = 0.0;
-  std::vector<double> v_, a_, thr_, psi_, r_;
+  std::vector<double> v_, a_, thr_, psi_, r_, beta_of_;
   std::array<Receptor, 1> receptors_{{{"in", ReceptorKind::Current, "1"}}};
 };
 

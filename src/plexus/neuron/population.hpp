@@ -48,6 +48,20 @@ struct Setup {
   // the I/O); throws UserError if it cannot.
   std::function<SpikeTrains(const std::string& file, const std::string& population, const model::Node& where)>
       load_spike_trains;
+  // Spikes of step t for neurons [begin, end) of this population, supplied from outside (a task's
+  // trial inputs); only models that take external spikes ("task_input") use it.
+  std::function<void(Step t, std::size_t begin, std::size_t end, double* z)> external_spikes;
+};
+
+// What learning rules read from a learning-form neuron model (SPEC 1.1-1.3, 1.6). Pointers are
+// into the model's arrays (per local neuron) and stay valid for the model's lifetime.
+struct LearningView {
+  double alpha = 0.0;            // membrane decay per step
+  double rho = 0.0;              // adaptation decay per step (0 for LIF)
+  double kappa = 0.0;            // readouts: output decay per step
+  const double* beta = nullptr;  // adaptation strength per neuron (null: LIF, beta = 0)
+  const double* psi = nullptr;   // pseudo-derivative of this step
+  const double* y = nullptr;     // readouts: output of this step
 };
 
 class Population {
@@ -75,6 +89,10 @@ class Population {
 
   // Bytes of neuron state held (for memory reports).
   virtual std::size_t state_bytes() const = 0;
+
+  // Learning-form models (lif, alif) and readouts describe themselves to learning rules; others
+  // return nothing and cannot be trained.
+  virtual std::optional<LearningView> learning_view() const { return std::nullopt; }
 
  protected:
   explicit Population(std::size_t n) : n_(n) {}

@@ -42,6 +42,12 @@ class Readout final : public Population {
     }
   }
   std::size_t state_bytes() const override { return n_ * sizeof(double); }
+  std::optional<LearningView> learning_view() const override {
+    LearningView lv;
+    lv.kappa = kappa_;
+    lv.y = y_.data();
+    return lv;
+  }
 
  private:
   double kappa_, bias_;

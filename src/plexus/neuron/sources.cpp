@@ -154,6 +154,33 @@ class Parrot final : public Population {
   std::array<Receptor, 1> receptors_{{{"in", ReceptorKind::Current, "1"}}};
 };
 
+// The input channels of a task (evidence cues, frozen noise, ...): spikes come from the trial
+// being run, which the simulation supplies through Setup::external_spikes.
+class TaskInput final : public Population {
+ public:
+  explicit TaskInput(const Setup& s) : Population(s.local.size()), source_(s.external_spikes) {
+    Params p(s.spec);
+    p.finish();
+  }
+  std::vector<std::string> variables() const override { return {}; }
+  std::string unit(std::string_view) const override { return {}; }
+  const double* variable(std::string_view) const override { return nullptr; }
+  void update(Step t, std::size_t b, std::size_t e, double* const*, const double*, double* spikes) override {
+    if (source_) {
+      source_(t, b, e, spikes);
+    } else {
+      for (std::size_t i = b; i < e; ++i) spikes[i] = 0.0;
+    }
+  }
+  std::size_t state_bytes() const override { return 0; }
+
+ private:
+  std::function<void(Step, std::size_t, std::size_t, double*)> source_;
+};
+
+const Registry::Add task_input{{"task_input", "Input channels of the task ([task]); silent outside training",
+                                Phase::Generator, true,
+                                [](const Setup& s) { return std::make_unique<TaskInput>(s); }}};
 const Registry::Add poisson{
     {"poisson_source", "Independent Poisson spike trains (rate_hz, start_ms, stop_ms)", Phase::Generator,
      true, [](const Setup& s) { return std::make_unique<PoissonSource>(s); }}};

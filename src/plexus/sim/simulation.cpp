@@ -16,8 +16,10 @@
 //   6 readout  readout populations (every rank holds all of them) take this step's spikes with
 //              delay 0, so each rank has the same readout values without a reduction. This must
 //              follow phase 5, which is where those spikes are enqueued.
-//   7 learn    (learning rules, later) eligibility traces and gradients on local synapses; after 6
-//              because a learning signal must be known before the traces it multiplies.
+//   7 learn    (training only) the master thread forms what every thread needs from the readouts
+//              and this step's spikes (errors, presynaptic traces); then every thread advances the
+//              eligibility traces and gradients of its own synapses. After 6, because a learning
+//              signal must be known before the traces it multiplies; see sim/trainer.cpp.
 //   8 record   spikes (master thread), samples (each thread, own neurons); collective flushes to
 //              the result file every flush interval, and weight snapshots, at step boundaries only.
 // Checkpoints (later) are taken between steps only, when all of the above is complete.
@@ -44,14 +46,17 @@
 #include "plexus/neuron/population.hpp"
 #include "plexus/partition/partition.hpp"
 #include "plexus/sim/recorder.hpp"
+#include "plexus/sim/simulation_impl.hpp"
+#include "plexus/task/task.hpp"
 #include "plexus/synapse/projection.hpp"
 
 namespace plexus::sim {
 
 namespace {
 
+using detail::PopState;
+
 using Clock = std::chrono::steady_clock;
-constexpr std::size_t kMaxReceptors = 8;  // per neuron model
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -72,103 +77,8 @@ void collect_spikes(const double* z, Gid begin, Gid end, Gid base, std::vector<G
     if (z[i] != 0.0) out.push_back(base + i);
 }
 
-// Runs `f` on every rank; if it throws on any rank, every rank throws the first failing rank's
-// error. Without this, a rank that failed alone would leave the others waiting in a collective.
-template <class F>
-void agree(comm::Communicator& comm, F&& f) {
-  std::string message;
-  int kind = 0;  // 0 ok, 1 user error, 2 other
-  try {
-    f();
-  } catch (const UserError& e) {
-    message = e.what();
-    kind = 1;
-  } catch (const std::exception& e) {
-    message = e.what();
-    kind = 2;
-  }
-  const auto kinds = comm.allgather(static_cast<std::uint64_t>(kind));
-  int first = -1;
-  for (int r = 0; r < comm.size(); ++r)
-    if (kinds[r] != 0) {
-      first = r;
-      break;
-    }
-  if (first < 0) return;
-  comm.broadcast(message, first);
-  if (kinds[first] == 1) throw UserError(message);
-  throw std::runtime_error(message);
-}
-
-struct PopState {
-  const model::PopulationSpec* spec = nullptr;
-  const neuron::ModelInfo* info = nullptr;
-  std::unique_ptr<neuron::Population> model;
-  partition::IdRange local;
-  std::vector<partition::IdRange> blocks;  // local index ranges per thread
-  std::vector<synapse::RingBuffer> rings;  // per receptor
-  std::vector<double> spikes;              // z of the last step, per local neuron
-  std::vector<double> i_ext;               // external current (zeros if none); empty if the model takes none
-  bool has_current = false;
-  std::vector<int> outgoing;  // projections whose source is this population
-  std::uint64_t spikes_total = 0;
-  bool generator() const { return info->phase == neuron::Phase::Generator; }
-  bool readout() const { return info->phase == neuron::Phase::Readout; }
-};
-
-struct Drive {  // independent Poisson input per target neuron
-  int index = 0;
-  int pop = 0;
-  int receptor = 0;
-  rng::Poisson sampler{0.0};  // counts per step
-  double weight = 0.0;
-  Step start = 0, stop = 0;
-  std::vector<std::uint8_t> mask;  // per local neuron; empty: all
-};
-
-struct CurrentStep {
-  int pop = 0;
-  double amplitude = 0.0;
-  Step start = 0, stop = 0;
-  std::vector<std::uint8_t> mask;
-};
 
 }  // namespace
-
-struct Simulation::Impl {
-  const model::Network& net;
-  comm::Communicator& comm;
-  Options opt;
-  int T = 1;
-  std::unique_ptr<partition::Partition> part;
-  std::vector<PopState> pops;
-  std::vector<synapse::Projection> projs;
-  std::vector<Drive> drives;
-  std::vector<CurrentStep> currents;
-  std::set<Step> current_changes;
-  std::vector<int> gen_pops, update_pops, readout_pops;
-  Step t = 0;
-  double build_seconds = 0.0, wall_seconds = 0.0;
-
-  // Per-step scratch.
-  std::vector<std::vector<std::vector<Gid>>> thread_spikes;  // [thread][population]
-  std::vector<Gid> local_spikes, global_spikes, gen_spikes, all_spikes;
-
-  std::unique_ptr<io::ResultFile> file;
-  std::unique_ptr<Recorder> recorder;
-
-  // Dry runs: estimated spike probability per neuron and step, per population.
-  std::vector<double> dry_rate;
-
-  Impl(const model::Network& n, comm::Communicator& c, Options o) : net(n), comm(c), opt(std::move(o)) {}
-
-  void build();
-  void build_inputs();
-  void setup_recording();
-  void recompute_currents(Step at, int thread);
-  void step_range(Step end);
-  void synthesise(int other, std::vector<Gid>& out);
-};
 
 // ------------------------------------------------------------------------------------------------
 // Building
@@ -322,11 +232,7 @@ void Simulation::Impl::build() {
     auto& ps = pops[p];
     ps.local = part->local(static_cast<int>(p), comm.rank());
     for (int th = 0; th < T; ++th) ps.blocks.push_back(partition::block(ps.local.size(), T, th));
-    neuron::Setup setup{*ps.spec, ps.local, net.run.dt_ms, net.run.seed,
-                        [this](const std::string& f, const std::string& pop, const model::Node& where) {
-                          return load_spike_trains(net.config, f, pop, where);
-                        }};
-    ps.model = ps.info->make(setup);
+    ps.model = ps.info->make(setup_of(p));
     ps.spikes.assign(ps.local.size(), 0.0);
     if (!ps.model->current_unit().empty()) ps.i_ext.assign(ps.local.size(), 0.0);
     if (ps.model->receptors().size() > kMaxReceptors)
@@ -395,6 +301,39 @@ void Simulation::Impl::build() {
   thread_spikes.assign(static_cast<std::size_t>(T), std::vector<std::vector<Gid>>(pops.size()));
   dry_rate.assign(pops.size(), 0.0);
   build_seconds = seconds_since(t0);
+}
+
+neuron::Setup Simulation::Impl::setup_of(std::size_t p) {
+  const auto& ps = pops[p];
+  neuron::Setup setup{*ps.spec, ps.local, net.run.dt_ms, net.run.seed,
+                      [this](const std::string& f, const std::string& pop, const model::Node& where) {
+                        return load_spike_trains(net.config, f, pop, where);
+                      },
+                      {}};
+  // task_input populations read the current trial of the task (none outside training).
+  setup.external_spikes = [this](Step now, std::size_t b, std::size_t e, double* z) {
+    if (task) {
+      task->input_spikes(now, b, e, z + b);
+    } else {
+      for (std::size_t i = b; i < e; ++i) z[i] = 0.0;
+    }
+  };
+  return setup;
+}
+
+void Simulation::Impl::reset_trial() {
+  // Models are made again from their description: their initial state is a function of the seed
+  // and ids, so every trial starts from the same state on any partition.
+  for (std::size_t p = 0; p < pops.size(); ++p) {
+    auto& ps = pops[p];
+    ps.model = ps.info->make(setup_of(p));
+    std::fill(ps.spikes.begin(), ps.spikes.end(), 0.0);
+    std::fill(ps.i_ext.begin(), ps.i_ext.end(), 0.0);
+    for (auto& r : ps.rings) std::fill(r.data().begin(), r.data().end(), 0.0);
+  }
+  t = 0;
+  if (current_changes.count(0))
+    for (int th = 0; th < T; ++th) recompute_currents(0, th);
 }
 
 void Simulation::Impl::build_inputs() {
@@ -686,7 +625,15 @@ void Simulation::Impl::step_range(Step end) {
       // -- 6 readout ----------------------------------------------------------------------------------
       for (int p : readout_pops) advance(pops[p], now, th);
 
-      // -- 7 learn: no learning rules yet --------------------------------------------------------------
+      // -- 7 learn -------------------------------------------------------------------------------------
+      // The learning signal needs every readout value of this step (phase 6, split over threads),
+      // and the traces it multiplies are advanced per thread on their own synapses.
+      if (learn.parallel) {
+        PLEXUS_BARRIER
+        if (th == 0 && learn.serial) learn.serial(now);
+        PLEXUS_BARRIER
+        learn.parallel(now, th);
+      }
 
       // -- 8 record ------------------------------------------------------------------------------------
       if (recorder) {

@@ -77,6 +77,7 @@ class Simulation {
   struct Impl;
 
  private:
+  friend class Trainer;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -1,0 +1,73 @@
+#pragma once
+// e-prop (SPEC 4.1): eligibility traces kept per synapse, advanced one step at a time, and the
+// gradient g_ji = sum_t L_j^t ebar_ji^t accumulated online. Nothing here grows with trial length.
+//
+// Per synapse i -> j, with ev_i the presynaptic trace (shared by all targets of a source, because
+// it depends only on the source and the target population's alpha):
+//   ev_i^t   = alpha ev_i^(t-1) + x_i^t
+//   ea_ji^t  = (rho - beta_j psi_j^(t-1)) ea_ji^(t-1) + psi_j^(t-1) ev_i^(t-1)     (ALIF only)
+//   e_ji^t   = psi_j^t (ev_i^t - beta_j ea_ji^t)
+//   eb_ji^t  = kappa eb_ji^(t-1) + (1 - kappa) e_ji^t                          (kappa = 0: eb = e)
+//   g_ji    += L_j^t eb_ji^t
+// The kernels work on one row (all incoming synapses of one neuron of a projection), so the
+// per-neuron factors are scalars and only the presynaptic trace is gathered; they are templates on
+// the storage type (float in production, double for the exactness tests).
+#include <cstddef>
+#include <cstdint>
+
+namespace plexus::learning {
+
+// The factors of one row at one step.
+struct RowStep {
+  double psi_prev = 0.0;  // psi_j^(t-1)
+  double psi = 0.0;       // psi_j^t
+  double beta = 0.0;      // beta_j (0: LIF)
+  double rho = 0.0;       // adaptation decay
+  double kappa = 0.0;     // filter of the eligibility trace (readout decay)
+  double L = 0.0;         // learning signal L_j^t
+};
+
+// Presynaptic traces: ev^t = decay ev^(t-1) + gain x^t, for sources [0, n). `x` holds spikes (0/1).
+template <class Real>
+inline void presynaptic_trace(std::size_t n, double decay, double gain, const double* __restrict x,
+                              const Real* __restrict prev, Real* __restrict out) {
+  const Real d = static_cast<Real>(decay), k = static_cast<Real>(gain);
+  for (std::size_t i = 0; i < n; ++i) out[i] = d * prev[i] + k * static_cast<Real>(x[i]);
+}
+
+// One row of e-prop synapses (n of them, sources src[0..n)). `ea` is unused when !kAdaptive;
+// `g` is unused when !kAccumulate.
+template <class Real, bool kAdaptive, bool kAccumulate>
+inline void eprop_row(const RowStep& c, std::size_t n, const std::uint32_t* __restrict src,
+                      const Real* __restrict ev_prev, const Real* __restrict ev, Real* __restrict ea,
+                      Real* __restrict eb, Real* __restrict g) {
+  const Real psi = static_cast<Real>(c.psi), psi_prev = static_cast<Real>(c.psi_prev);
+  const Real beta = static_cast<Real>(c.beta), kappa = static_cast<Real>(c.kappa);
+  const Real one_minus_kappa = static_cast<Real>(1.0 - c.kappa), L = static_cast<Real>(c.L);
+  const Real decay_a = static_cast<Real>(c.rho - c.beta * c.psi_prev);
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::uint32_t i = src[k];
+    Real e;
+    if constexpr (kAdaptive) {
+      const Real a = decay_a * ea[k] + psi_prev * ev_prev[i];
+      ea[k] = a;
+      e = psi * (ev[i] - beta * a);
+    } else {
+      e = psi * ev[i];
+    }
+    const Real b = kappa * eb[k] + one_minus_kappa * e;
+    eb[k] = b;
+    if constexpr (kAccumulate) g[k] += L * b;
+  }
+}
+
+// A row of readout synapses: the exact gradient of the loss with respect to W_kj is
+// sum_t err_k^t zt_j^t, with zt the presynaptic trace filtered like the readout itself.
+template <class Real>
+inline void readout_row(double err, std::size_t n, const std::uint32_t* __restrict src, const Real* __restrict zt,
+                        Real* __restrict g) {
+  const Real e = static_cast<Real>(err);
+  for (std::size_t k = 0; k < n; ++k) g[k] += e * zt[src[k]];
+}
+
+}  // namespace plexus::learning

@@ -1,0 +1,97 @@
+#pragma once
+// Learning state of the synapses of one thread block of a projection, in target-major order (one
+// row per postsynaptic neuron, sources ascending) so that per-neuron factors are scalars in the
+// kernels. The weights themselves stay in the projection's source-major rows, which delivery
+// needs; an update walks those rows with one cursor per target, which visits every target's
+// synapses in the same ascending-source order as its learning row, so no per-synapse map is kept.
+//
+// Memory per synapse: 4 bytes source index, plus in the rule's precision (4 bytes for float):
+// filtered trace, gradient, and the optimiser's two moments (Adam), and the adaptation trace when
+// the target adapts (ALIF) -- 20 bytes for an ALIF synapse with Adam in float.
+#include <algorithm>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "plexus/learning/optimizer.hpp"
+#include "plexus/synapse/projection.hpp"
+
+namespace plexus::learning {
+
+enum class SignRule { Any, NonNegative, NonPositive };  // Dale's law keeps a weight's sign
+
+template <class Real>
+struct PlasticBlock {
+  std::vector<std::uint32_t> row;  // per local target of the block, size targets + 1
+  std::vector<std::uint32_t> src;  // per synapse: source (population-local id)
+  std::vector<Real> ea, eb, g, m, v;
+
+  std::size_t synapses() const { return src.size(); }
+  std::size_t bytes() const {
+    return row.capacity() * 4 + src.capacity() * 4 +
+           (ea.capacity() + eb.capacity() + g.capacity() + m.capacity() + v.capacity()) * sizeof(Real);
+  }
+  // Bytes of learning state only (traces, gradient, moments), without the index.
+  std::size_t state_bytes() const { return bytes() - row.capacity() * 4 - src.capacity() * 4; }
+
+  static PlasticBlock build(const synapse::Block& blk, bool adaptive, bool adam, bool readout) {
+    PlasticBlock p;
+    const std::size_t nt = blk.targets.size();
+    p.row.assign(nt + 1, 0);
+    for (auto t : blk.target) ++p.row[t - blk.targets.begin + 1];
+    std::partial_sum(p.row.begin(), p.row.end(), p.row.begin());
+    p.src.resize(blk.target.size());
+    std::vector<std::uint32_t> cur(p.row.begin(), p.row.end() - 1);
+    const std::size_t n_source = blk.offset.size() - 1;
+    for (std::size_t s = 0; s < n_source; ++s)
+      for (std::uint32_t k = blk.offset[s]; k < blk.offset[s + 1]; ++k)
+        p.src[cur[blk.target[k] - blk.targets.begin]++] = static_cast<std::uint32_t>(s);
+    const std::size_t n = p.src.size();
+    if (adaptive) p.ea.assign(n, Real(0));
+    if (!readout) p.eb.assign(n, Real(0));
+    p.g.assign(n, Real(0));
+    if (adam) {
+      p.m.assign(n, Real(0));
+      p.v.assign(n, Real(0));
+    }
+    return p;
+  }
+
+  // Traces back to zero at the start of a trial (the gradient is kept over the batch).
+  void reset_traces() {
+    std::fill(ea.begin(), ea.end(), Real(0));
+    std::fill(eb.begin(), eb.end(), Real(0));
+  }
+
+  // Sum of g^2 of each row (per target), added to out[target - blk.targets.begin]... in `out`.
+  void row_square_sums(double* out) const {
+    for (std::size_t j = 0; j + 1 < row.size(); ++j) {
+      double s = 0.0;
+      for (std::uint32_t k = row[j]; k < row[j + 1]; ++k) s += static_cast<double>(g[k]) * static_cast<double>(g[k]);
+      out[j] += s;
+    }
+  }
+
+  // Applies the optimiser to every synapse with gradient scale * g, writes the weights of `blk`,
+  // keeps their sign as `sign` says, and clears the gradient.
+  void apply(synapse::Block& blk, const Optimizer::Step& step, double scale, SignRule sign) {
+    std::vector<std::uint32_t> cur(row.begin(), row.end() - 1);
+    const std::size_t n_source = blk.offset.size() - 1;
+    const bool adam = !m.empty();
+    Real dummy_m(0), dummy_v(0);
+    for (std::size_t s = 0; s < n_source; ++s)
+      for (std::uint32_t k = blk.offset[s]; k < blk.offset[s + 1]; ++k) {
+        const std::uint32_t pos = cur[blk.target[k] - blk.targets.begin]++;
+        const double grad = scale * static_cast<double>(g[pos]);
+        const double d = adam ? Optimizer::delta(step, grad, m[pos], v[pos])
+                              : Optimizer::delta(step, grad, dummy_m, dummy_v);
+        double w = static_cast<double>(blk.weight[k]) + d;
+        if (sign == SignRule::NonNegative) w = std::max(w, 0.0);
+        if (sign == SignRule::NonPositive) w = std::min(w, 0.0);
+        blk.weight[k] = static_cast<synapse::Weight>(w);
+        g[pos] = Real(0);
+      }
+  }
+};
+
+}  // namespace plexus::learning

@@ -1,0 +1,80 @@
+#pragma once
+// Training: trials of a task run through the simulation with an online learning rule (e-prop) in
+// phase 7 of every step, one optimiser step per batch, validation on fresh trials, and the
+// learning curve, trained weights and example trials written to the result file.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "plexus/comm/communicator.hpp"
+#include "plexus/model/network.hpp"
+#include "plexus/task/task.hpp"
+
+namespace plexus::sim {
+
+struct TrainOptions {
+  int threads = 1;
+  std::optional<std::filesystem::path> output;  // none: nothing is written
+  bool progress = false;                        // a line per iteration on rank 0
+  std::ostream* log = nullptr;
+};
+
+struct TrialResult {
+  double loss = 0.0;     // task loss of the trial (cross-entropy or squared error, window mean)
+  bool correct = false;  // classification: decision matches the label
+  double rate_hz = 0.0;  // mean rate of the trained (learning-form) neurons
+};
+
+struct TrainSummary {
+  std::int64_t iterations = 0;
+  double last_loss = 0.0, last_accuracy = 0.0;
+  double validation_accuracy = -1.0;  // last validation (-1: none)
+  double test_accuracy = -1.0;        // -1: no test trials
+  double seconds_per_iteration = 0.0;
+  bool reached_target = false;
+  double wall_seconds = 0.0;
+  std::uint64_t synapses = 0, plastic_synapses = 0;
+  std::vector<std::uint64_t> learning_state_bytes;  // per rank (traces, gradients, moments)
+  std::vector<std::uint64_t> learning_index_bytes;  // per rank (target-major source index)
+  std::vector<std::uint64_t> peak_rss_bytes;        // per rank
+};
+
+// A synapse value in id terms: population-local source and target ids.
+struct SynapseValue {
+  std::uint64_t source = 0, target = 0;
+  double value = 0.0;
+};
+
+class Trainer {
+ public:
+  // Builds the network and the learning rule. Throws ConfigError for a bad [task] or [train].
+  Trainer(const model::Network& net, comm::Communicator& comm, TrainOptions options);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // The whole schedule of [train]: iterations, validation, early stopping, test, result file.
+  TrainSummary run();
+
+  // Pieces, for tests: one trial (learning = accumulate gradients), and the end of a batch
+  // (optimiser step over the gradients accumulated since the last one).
+  TrialResult trial(task::Stream stream, std::uint64_t index, bool learning);
+  void end_batch();
+  // Accumulated gradient (before end_batch clears it) and current weights of a projection, every
+  // synapse of the network in (target, source) order, on every rank alike.
+  std::vector<SynapseValue> gradient(const std::string& projection) const;
+  std::vector<SynapseValue> weights(const std::string& projection) const;
+  task::Task& task();
+  int batch_size() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace plexus::sim
