@@ -1,11 +1,23 @@
 """Every model file shipped in models/ parses, builds and runs briefly (so the configs users run stay
-valid), on 2 ranks."""
+valid), on 2 ranks. Models with a [train] section are also trained briefly with `plexus train`,
+using the overrides listed for them in SMOKE (each rule has its own notion of a short run)."""
 import glob
 import os
 
 import h5py
 
 from common import Checker, mpi_command, parse_args, run
+
+# Model name -> overrides that make `plexus train` finish in a few seconds. A model with a [train]
+# section must have an entry here.
+SMOKE = {
+    "tmaze_mouse100": ["train.iterations=1", "train.batch_size=2", "train.validation_trials=2", "train.test_trials=2"],
+    "eprop_evidence100": ["train.iterations=1", "train.batch_size=1", "train.validation_trials=1",
+                          "train.test_trials=1", "task.delay_ms=50"],
+    "cortex_ei800_evidence": ["train.iterations=1", "train.batch_size=1", "train.validation_trials=1",
+                              "train.test_trials=1", "task.delay_ms=50"],
+    "eprop_sine": ["train.iterations=1", "train.validation_trials=1", "task.duration_ms=100"],
+}
 
 args = parse_args()
 c = Checker()
@@ -18,4 +30,11 @@ for m in models:
     c.check("simulated 20.0 ms" in r.stdout, f"{name}: ran ({r.stdout.strip().splitlines()[-1] if r.stdout else ''})")
     with h5py.File(out, "r") as f:
         c.check("metadata" in f and "wall_time_s" in f["metadata"].attrs, f"{name}: complete result file")
+    if "\n[train]" in "\n" + open(m).read():
+        c.check(name in SMOKE, f"{name}: has a SMOKE entry for plexus train")
+        sets = [x for s in SMOKE.get(name, []) for x in ("--set", s)]
+        out = os.path.join(args.work_dir, name + "_train.h5")
+        run(mpi_command(args, 2, "train", m, "-o", out, "-q", *sets))
+        with h5py.File(out, "r") as f:
+            c.check("metadata" in f and "wall_time_s" in f["metadata"].attrs, f"{name}: complete training result")
 c.finish()
