@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job: install what is missing, build, and run the COBA benchmark network on 2 MPI ranks,
-# writing results/coba_benchmark.h5 and a raster plot results/coba_benchmark.png.
-# Extra arguments go to `plexus run` (e.g. --set run.duration_ms=5000).
+# The main job: install what is missing, build, and train the 800-cell E/I ALIF cortex
+# (models/cortex_ei800_evidence.toml) on the evidence-accumulation (T-maze) task with e-prop on 2
+# MPI ranks, writing results/cortex_ei800_evidence.h5 and the figure results/cortex_ei800_evidence.png
+# (learning curve, example trials before and after training, weight distributions).
+# Extra arguments go to `plexus train` (e.g. --set train.iterations=50, --set task.delay_ms=1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,6 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 mkdir -p results
-mpiexec -n 2 --oversubscribe --bind-to none build/bin/plexus run models/coba_benchmark.toml \
-  -o results/coba_benchmark.h5 "$@"
-build/bin/plexus-plot results/coba_benchmark.h5 -o results/coba_benchmark.png
+mpiexec -n 2 --oversubscribe --bind-to none build/bin/plexus train models/cortex_ei800_evidence.toml \
+  -o results/cortex_ei800_evidence.h5 "$@"
+build/bin/plexus-plot results/cortex_ei800_evidence.h5 -o results/cortex_ei800_evidence.png

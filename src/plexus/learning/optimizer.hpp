@@ -12,7 +12,9 @@ struct Optimizer {
   Kind kind = Kind::Adam;
   double learning_rate = 0.005;
   double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
-  std::int64_t steps = 0;  // updates done so far (Adam's bias correction)
+  double decay = 1.0;              // learning rate multiplied by this ...
+  std::int64_t decay_every = 100;  // ... after every this many updates
+  std::int64_t steps = 0;          // updates done so far (Adam's bias correction, the schedule)
 
   // Per update: the bias corrections of step `steps + 1`.
   struct Step {
@@ -21,7 +23,8 @@ struct Optimizer {
   };
   Step next() const {
     const double n = static_cast<double>(steps + 1);
-    return {kind, learning_rate, beta1, beta2, epsilon, 1.0 - std::pow(beta1, n), 1.0 - std::pow(beta2, n)};
+    const double lr = learning_rate * std::pow(decay, static_cast<double>(steps / decay_every));
+    return {kind, lr, beta1, beta2, epsilon, 1.0 - std::pow(beta1, n), 1.0 - std::pow(beta2, n)};
   }
 
   // The weight change for gradient g (already scaled), updating the moments m and v.

@@ -14,25 +14,29 @@
 #include <vector>
 
 #include "plexus/learning/optimizer.hpp"
+#include "plexus/learning/rule.hpp"
 #include "plexus/synapse/projection.hpp"
 
 namespace plexus::learning {
-
-enum class SignRule { Any, NonNegative, NonPositive };  // Dale's law keeps a weight's sign
 
 template <class Real>
 struct PlasticBlock {
   std::vector<std::uint32_t> row;  // per local target of the block, size targets + 1
   std::vector<std::uint32_t> src;  // per synapse: source (population-local id)
+  // Per row: 1 if its sources are consecutive (all-to-all rows), so kernels read the presynaptic
+  // traces contiguously instead of gathering them.
+  std::vector<std::uint8_t> dense;
   std::vector<Real> ea, eb, g, m, v;
 
   std::size_t synapses() const { return src.size(); }
   std::size_t bytes() const {
-    return row.capacity() * 4 + src.capacity() * 4 +
+    return row.capacity() * 4 + src.capacity() * 4 + dense.capacity() +
            (ea.capacity() + eb.capacity() + g.capacity() + m.capacity() + v.capacity()) * sizeof(Real);
   }
   // Bytes of learning state only (traces, gradient, moments), without the index.
-  std::size_t state_bytes() const { return bytes() - row.capacity() * 4 - src.capacity() * 4; }
+  std::size_t state_bytes() const {
+    return bytes() - row.capacity() * 4 - src.capacity() * 4 - dense.capacity();
+  }
 
   static PlasticBlock build(const synapse::Block& blk, bool adaptive, bool adam, bool readout) {
     PlasticBlock p;
@@ -46,6 +50,13 @@ struct PlasticBlock {
     for (std::size_t s = 0; s < n_source; ++s)
       for (std::uint32_t k = blk.offset[s]; k < blk.offset[s + 1]; ++k)
         p.src[cur[blk.target[k] - blk.targets.begin]++] = static_cast<std::uint32_t>(s);
+    p.dense.assign(nt, 0);
+    for (std::size_t r = 0; r < nt; ++r) {
+      bool consecutive = true;
+      for (std::uint32_t k = p.row[r] + 1; k < p.row[r + 1] && consecutive; ++k)
+        consecutive = p.src[k] == p.src[k - 1] + 1;
+      p.dense[r] = consecutive;
+    }
     const std::size_t n = p.src.size();
     if (adaptive) p.ea.assign(n, Real(0));
     if (!readout) p.eb.assign(n, Real(0));
@@ -67,7 +78,8 @@ struct PlasticBlock {
   void row_square_sums(double* out) const {
     for (std::size_t j = 0; j + 1 < row.size(); ++j) {
       double s = 0.0;
-      for (std::uint32_t k = row[j]; k < row[j + 1]; ++k) s += static_cast<double>(g[k]) * static_cast<double>(g[k]);
+      for (std::uint32_t k = row[j]; k < row[j + 1]; ++k)
+        s += static_cast<double>(g[k]) * static_cast<double>(g[k]);
       out[j] += s;
     }
   }

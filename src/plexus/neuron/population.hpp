@@ -51,6 +51,9 @@ struct Setup {
   // Spikes of step t for neurons [begin, end) of this population, supplied from outside (a task's
   // trial inputs); only models that take external spikes ("task_input") use it.
   std::function<void(Step t, std::size_t begin, std::size_t end, double* z)> external_spikes;
+  // Which trial this is (0 outside training): random sources mix it into their keys, so that every
+  // trial draws new noise while trial i is the same on every rank and in every run.
+  std::uint64_t trial = 0;
 };
 
 // What learning rules read from a learning-form neuron model (SPEC 1.1-1.3, 1.6). Pointers are

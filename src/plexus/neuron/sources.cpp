@@ -23,7 +23,7 @@ constexpr Step kNever = std::numeric_limits<Step>::max();
 
 class PoissonSource final : public Population {
  public:
-  explicit PoissonSource(const Setup& s) : Population(s.local.size()), seed_(s.seed) {
+  explicit PoissonSource(const Setup& s) : Population(s.local.size()), seed_(s.seed), trial_(s.trial) {
     Params p(s.spec);
     const double rate = p.number("rate_hz", 10.0, Range::non_negative());
     const double start = p.number("start_ms", 0.0, Range::non_negative());
@@ -55,7 +55,7 @@ class PoissonSource final : public Population {
   // Step of the next spike after step `after`: a geometric gap with parameter p.
   Step draw_next(std::size_t i, Step after) {
     const Gid gid = first_gid_ + static_cast<Gid>(i);
-    const auto w = rng::block(seed_, rng::Purpose::PoissonSource, gid, count_[i]++, 0, 0);
+    const auto w = rng::block(seed_, rng::Purpose::PoissonSource, gid, count_[i]++, trial_, 0);
     Step gap = 1;
     if (prob_ < 1.0) {
       const double g = std::floor(std::log(rng::to_open_unit(w[0])) / std::log1p(-prob_));
@@ -65,7 +65,7 @@ class PoissonSource final : public Population {
     const Step next = after + gap;
     return next >= stop_ ? kNever : next;
   }
-  std::uint64_t seed_;
+  std::uint64_t seed_, trial_;
   double prob_;
   Step start_, stop_;
   Gid first_gid_;

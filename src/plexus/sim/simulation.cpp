@@ -47,8 +47,8 @@
 #include "plexus/partition/partition.hpp"
 #include "plexus/sim/recorder.hpp"
 #include "plexus/sim/simulation_impl.hpp"
-#include "plexus/task/task.hpp"
 #include "plexus/synapse/projection.hpp"
+#include "plexus/task/task.hpp"
 
 namespace plexus::sim {
 
@@ -76,7 +76,6 @@ void collect_spikes(const double* z, Gid begin, Gid end, Gid base, std::vector<G
   for (; i < end; ++i)
     if (z[i] != 0.0) out.push_back(base + i);
 }
-
 
 }  // namespace
 
@@ -305,11 +304,15 @@ void Simulation::Impl::build() {
 
 neuron::Setup Simulation::Impl::setup_of(std::size_t p) {
   const auto& ps = pops[p];
-  neuron::Setup setup{*ps.spec, ps.local, net.run.dt_ms, net.run.seed,
+  neuron::Setup setup{*ps.spec,
+                      ps.local,
+                      net.run.dt_ms,
+                      net.run.seed,
                       [this](const std::string& f, const std::string& pop, const model::Node& where) {
                         return load_spike_trains(net.config, f, pop, where);
                       },
                       {}};
+  setup.trial = trial_key;
   // task_input populations read the current trial of the task (none outside training).
   setup.external_spikes = [this](Step now, std::size_t b, std::size_t e, double* z) {
     if (task) {
@@ -556,10 +559,11 @@ void Simulation::Impl::step_range(Step end) {
           const Gid gid = base + i;
           if (i == blk.begin || (gid & 3) == 0)
             words = rng::block(net.run.seed, rng::Purpose::PoissonDrive, static_cast<std::uint64_t>(d.index),
-                               gid >> 2, static_cast<std::uint64_t>(now), 0);
+                               gid >> 2, static_cast<std::uint64_t>(now), trial_key);
           if (!d.mask.empty() && !d.mask[i]) continue;
-          rng::Stream more(net.run.seed, rng::Purpose::PoissonDriveExtra, static_cast<std::uint64_t>(d.index),
-                           gid, static_cast<std::uint64_t>(now));
+          rng::Stream more(net.run.seed, rng::Purpose::PoissonDriveExtra,
+                           static_cast<std::uint64_t>(d.index) | (trial_key << 16), gid,
+                           static_cast<std::uint64_t>(now));
           const auto k = d.sampler(rng::to_unit(words[gid & 3]), more);
           if (k) slot[i] += k * d.weight;
         }

@@ -3,10 +3,10 @@
 // (trainer.cpp). Private to the sim module.
 #include <atomic>
 #include <exception>
-#include <string>
 #include <functional>
 #include <memory>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "plexus/comm/communicator.hpp"
@@ -55,7 +55,6 @@ inline void agree(comm::Communicator& comm, F&& f) {
   if (kinds[first] == 1) throw UserError(message);
   throw std::runtime_error(message);
 }
-
 
 namespace detail {
 struct PopState {
@@ -130,6 +129,9 @@ struct Simulation::Impl {
   // Training: the task whose trial feeds task_input populations, and the learning rule's hook.
   task::Task* task = nullptr;
   LearnHook learn;
+  // Key of the current trial (0 outside training), mixed into the random numbers of spike sources
+  // and Poisson drives so that each trial has its own noise.
+  std::uint64_t trial_key = 0;
 
   Impl(const model::Network& n, comm::Communicator& c, Options o) : net(n), comm(c), opt(std::move(o)) {}
 

@@ -4,6 +4,7 @@
 // learning curve, trained weights and example trials written to the result file.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "plexus/comm/communicator.hpp"
+#include "plexus/learning/rule.hpp"
 #include "plexus/model/network.hpp"
 #include "plexus/task/task.hpp"
 
@@ -43,11 +45,7 @@ struct TrainSummary {
   std::vector<std::uint64_t> peak_rss_bytes;        // per rank
 };
 
-// A synapse value in id terms: population-local source and target ids.
-struct SynapseValue {
-  std::uint64_t source = 0, target = 0;
-  double value = 0.0;
-};
+using learning::SynapseValue;
 
 class Trainer {
  public:
@@ -68,6 +66,11 @@ class Trainer {
   // synapse of the network in (target, source) order, on every rank alike.
   std::vector<SynapseValue> gradient(const std::string& projection) const;
   std::vector<SynapseValue> weights(const std::string& projection) const;
+  // Tests: use f(t, gid) as the learning signal of every trained neuron instead of the readout
+  // errors (e.g. the total derivative from a BPTT reference).
+  void set_learning_signal(std::function<double(Step, Gid)> f);
+  // Learning state held by this rank (readout synapses counted on rank 0 only).
+  learning::MemoryUse learning_memory() const;
   task::Task& task();
   int batch_size() const;
 

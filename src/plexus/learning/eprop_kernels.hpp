@@ -8,7 +8,9 @@
 //   ea_ji^t  = (rho - beta_j psi_j^(t-1)) ea_ji^(t-1) + psi_j^(t-1) ev_i^(t-1)     (ALIF only)
 //   e_ji^t   = psi_j^t (ev_i^t - beta_j ea_ji^t)
 //   eb_ji^t  = kappa eb_ji^(t-1) + (1 - kappa) e_ji^t                          (kappa = 0: eb = e)
-//   g_ji    += L_j^t eb_ji^t
+//   g_ji    += L_j^t eb_ji^t + R_j^t e_ji^t
+// L is the learning signal of losses on the (filtered) readout; R that of losses on the spikes
+// themselves (rate regularisation), which reach z_j^t directly and so multiply the unfiltered trace.
 // The kernels work on one row (all incoming synapses of one neuron of a projection), so the
 // per-neuron factors are scalars and only the presynaptic trace is gathered; they are templates on
 // the storage type (float in production, double for the exactness tests).
@@ -24,29 +26,28 @@ struct RowStep {
   double beta = 0.0;      // beta_j (0: LIF)
   double rho = 0.0;       // adaptation decay
   double kappa = 0.0;     // filter of the eligibility trace (readout decay)
-  double L = 0.0;         // learning signal L_j^t
+  double L = 0.0;         // learning signal L_j^t (through the filtered trace)
+  double R = 0.0;         // learning signal R_j^t (through the unfiltered trace)
 };
 
-// Presynaptic traces: ev^t = decay ev^(t-1) + gain x^t, for sources [0, n). `x` holds spikes (0/1).
-template <class Real>
-inline void presynaptic_trace(std::size_t n, double decay, double gain, const double* __restrict x,
-                              const Real* __restrict prev, Real* __restrict out) {
-  const Real d = static_cast<Real>(decay), k = static_cast<Real>(gain);
-  for (std::size_t i = 0; i < n; ++i) out[i] = d * prev[i] + k * static_cast<Real>(x[i]);
-}
-
-// One row of e-prop synapses (n of them, sources src[0..n)). `ea` is unused when !kAdaptive;
-// `g` is unused when !kAccumulate.
-template <class Real, bool kAdaptive, bool kAccumulate>
+// One row of e-prop synapses (n of them, sources src[0..n); with kDense the sources are src[0],
+// src[0] + 1, ..., read without a gather). `ea` is unused when !kAdaptive; `g` is unused when
+// neither kL nor kR (the signals are zero).
+template <class Real, bool kAdaptive, bool kL, bool kR, bool kDense>
 inline void eprop_row(const RowStep& c, std::size_t n, const std::uint32_t* __restrict src,
                       const Real* __restrict ev_prev, const Real* __restrict ev, Real* __restrict ea,
                       Real* __restrict eb, Real* __restrict g) {
   const Real psi = static_cast<Real>(c.psi), psi_prev = static_cast<Real>(c.psi_prev);
   const Real beta = static_cast<Real>(c.beta), kappa = static_cast<Real>(c.kappa);
   const Real one_minus_kappa = static_cast<Real>(1.0 - c.kappa), L = static_cast<Real>(c.L);
+  const Real R = static_cast<Real>(c.R);
   const Real decay_a = static_cast<Real>(c.rho - c.beta * c.psi_prev);
+  if constexpr (kDense) {
+    ev += src[0];
+    ev_prev += src[0];
+  }
   for (std::size_t k = 0; k < n; ++k) {
-    const std::uint32_t i = src[k];
+    const std::size_t i = kDense ? k : src[k];
     Real e;
     if constexpr (kAdaptive) {
       const Real a = decay_a * ea[k] + psi_prev * ev_prev[i];
@@ -57,15 +58,20 @@ inline void eprop_row(const RowStep& c, std::size_t n, const std::uint32_t* __re
     }
     const Real b = kappa * eb[k] + one_minus_kappa * e;
     eb[k] = b;
-    if constexpr (kAccumulate) g[k] += L * b;
+    if constexpr (kL && kR)
+      g[k] += L * b + R * e;
+    else if constexpr (kL)
+      g[k] += L * b;
+    else if constexpr (kR)
+      g[k] += R * e;
   }
 }
 
 // A row of readout synapses: the exact gradient of the loss with respect to W_kj is
 // sum_t err_k^t zt_j^t, with zt the presynaptic trace filtered like the readout itself.
 template <class Real>
-inline void readout_row(double err, std::size_t n, const std::uint32_t* __restrict src, const Real* __restrict zt,
-                        Real* __restrict g) {
+inline void readout_row(double err, std::size_t n, const std::uint32_t* __restrict src,
+                        const Real* __restrict zt, Real* __restrict g) {
   const Real e = static_cast<Real>(err);
   for (std::size_t k = 0; k < n; ++k) g[k] += e * zt[src[k]];
 }

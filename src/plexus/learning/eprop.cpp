@@ -1,0 +1,299 @@
+// e-prop (SPEC 4.1) as a learning::Rule.
+//
+// Per step t (the order inside the step is the simulation's phase 7, after every readout value
+// of the step is known):
+//   serial   (master thread) the spikes of step t enter a short history; every plastic
+//            projection's presynaptic trace ev_i^t = decay ev_i^(t-1) + gain x_i^t takes the
+//            spikes that arrive now (sent d steps ago). ev depends only on the source and the
+//            target population's decay, so one value serves all targets of a source. Readout
+//            projections keep zhat_j^t = kappa zhat_j^(t-1) + (1 - kappa) z_j^t instead.
+//   parallel (each thread, its own block of target neurons) the eligibility traces of every
+//            incoming synapse of the block advance (eprop_kernels.hpp) and, where the learning
+//            signals are non-zero, g_ji += L_j^t ebar_ji^t + R_j^t e_ji^t; readout synapses get the
+//            exact gradient
+//            g_kj += err_k^t zhat_j^t. Then psi^t is kept as the next step's psi^(t-1).
+// Idle rows: while psi_j^(t-1) = psi_j^t = 0 and nothing accumulates, a row's update is a pure
+// decay (ea *= rho, ebar *= kappa). Membranes sit below A - v_th much of the time, so such rows
+// are common (half or more of the cells in the cortex models); they are skipped and the decay
+// they owe is applied in one multiplication by rho^n, kappa^n (from tables of squares) when the row is next
+// needed. This rounds differently from n single steps, but depends only on the neuron's own history, so it is
+// the same on every partition.
+// Every rank computes the same traces for the same synapses from the same gid-ordered spikes,
+// and each gradient is a sum over time in step order, so results do not depend on the partition.
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "plexus/learning/eprop_kernels.hpp"
+#include "plexus/learning/plastic.hpp"
+#include "plexus/learning/rule.hpp"
+
+namespace plexus::learning {
+namespace {
+
+template <class Real>
+class Eprop final : public Rule {
+ public:
+  explicit Eprop(const Context& c) : c_(c) {
+    std::size_t max_delay = 0;
+    targets_.resize(c.targets.size());
+    for (std::size_t i = 0; i < c.targets.size(); ++i) {
+      targets_[i].psi_prev.assign(c.targets[i].local.size(), 0.0);
+      targets_[i].busy.assign(c.targets[i].local.size(), 0);
+      targets_[i].idle.assign(c.targets[i].local.size(), 0);
+      targets_[i].view = *c.model(c.targets[i].population).learning_view();
+      targets_[i].rho_squares = squares_of(targets_[i].view.rho);
+    }
+    kappa_squares_ = squares_of(c.filter_kappa);
+    for (const auto& pl : c.plastic) {
+      const auto& tgt = c.targets[static_cast<std::size_t>(pl.target)];
+      Proj p;
+      p.info = pl;
+      p.readout = tgt.readout;
+      const auto& view = targets_[static_cast<std::size_t>(pl.target)].view;
+      if (p.readout) {
+        p.decay = c.readout_kappa;
+        p.gain = 1.0 - c.readout_kappa;
+      } else {
+        p.adaptive = view.beta != nullptr;
+        p.decay = view.alpha;
+      }
+      for (const auto& blk : pl.synapses->blocks())
+        p.blocks.push_back(PlasticBlock<Real>::build(blk, p.adaptive, c.adam, p.readout));
+      p.ev.assign(pl.source_size, Real(0));
+      p.ev_prev.assign(pl.source_size, Real(0));
+      max_delay = std::max<std::size_t>(max_delay, static_cast<std::size_t>(pl.delay));
+      projs_.push_back(std::move(p));
+    }
+    history_.assign(max_delay + 1, {});
+  }
+
+  void begin_trial() override {
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      targets_[i].view = *c_.model(c_.targets[i].population).learning_view();
+      std::fill(targets_[i].psi_prev.begin(), targets_[i].psi_prev.end(), 0.0);
+      std::fill(targets_[i].idle.begin(), targets_[i].idle.end(), 0u);
+    }
+    for (auto& p : projs_) {
+      std::fill(p.ev.begin(), p.ev.end(), Real(0));
+      std::fill(p.ev_prev.begin(), p.ev_prev.end(), Real(0));
+      for (auto& b : p.blocks) b.reset_traces();
+    }
+    for (auto& h : history_) h.clear();
+  }
+
+  void serial(Step t, std::span<const Gid> spikes) override {
+    const std::size_t H = history_.size();
+    history_[static_cast<std::size_t>(t) % H].assign(spikes.begin(), spikes.end());
+    for (auto& p : projs_) {
+      std::swap(p.ev, p.ev_prev);
+      const Real d = static_cast<Real>(p.decay);
+      const std::size_t n = p.ev.size();
+      Real* __restrict ev = p.ev.data();
+      const Real* __restrict prev = p.ev_prev.data();
+      for (std::size_t i = 0; i < n; ++i) ev[i] = d * prev[i];
+      if (t < p.info.delay) continue;
+      const auto& arrived = history_[static_cast<std::size_t>(t - p.info.delay) % H];
+      const Gid first = p.info.source_first_gid, end = first + p.info.source_size;
+      const Real gain = static_cast<Real>(p.gain);
+      for (auto it = std::lower_bound(arrived.begin(), arrived.end(), first);
+           it != arrived.end() && *it < end; ++it)
+        ev[*it - first] += gain;
+    }
+  }
+
+  void parallel(Step, int th, const Signals& s) override {
+    const auto thread = static_cast<std::size_t>(th);
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      if (c_.targets[i].readout) continue;
+      auto& tg = targets_[i];
+      const auto& range = c_.targets[i].blocks[thread];
+      const double* L = s.L_active ? (*s.L)[i].data() : nullptr;
+      for (Gid j = range.begin; j < range.end; ++j)
+        tg.busy[j] = tg.psi_prev[j] != 0.0 || tg.view.psi[j] != 0.0 || (L && L[j] != 0.0);
+    }
+    for (auto& p : projs_) {
+      auto& blk = p.blocks[thread];
+      const auto& range = c_.targets[static_cast<std::size_t>(p.info.target)].blocks[thread];
+      if (!p.readout) {
+        const auto ti = static_cast<std::size_t>(p.info.target);
+        advance(p, blk, range, s.L_active ? (*s.L)[ti].data() : nullptr,
+                s.R_active ? (*s.R)[ti].data() : nullptr);
+        continue;
+      }
+      if (!s.L_active) continue;
+      const std::size_t rows = blk.row.size() - 1;
+      for (std::size_t r = 0; r < rows; ++r) {
+        const double e = s.err[range.begin + r];
+        if (e == 0.0) continue;
+        const std::uint32_t a = blk.row[r];
+        readout_row<Real>(e, blk.row[r + 1] - a, blk.src.data() + a, p.ev.data(), blk.g.data() + a);
+      }
+    }
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      if (c_.targets[i].readout) continue;
+      auto& tg = targets_[i];
+      const auto& range = c_.targets[i].blocks[thread];
+      for (Gid j = range.begin; j < range.end; ++j) {
+        tg.idle[j] = tg.busy[j] ? 0u : tg.idle[j] + 1u;
+        tg.psi_prev[j] = tg.view.psi[j];
+      }
+    }
+  }
+
+  void square_sums(std::vector<double>& per_gid, double& replicated) const override {
+    for (const auto& p : projs_) {
+      const auto& tgt = c_.targets[static_cast<std::size_t>(p.info.target)];
+      if (p.readout) {
+        for (const auto& b : p.blocks)
+          for (auto x : b.g) replicated += static_cast<double>(x) * static_cast<double>(x);
+        continue;
+      }
+      for (std::size_t bi = 0; bi < p.blocks.size(); ++bi)
+        p.blocks[bi].row_square_sums(per_gid.data() + tgt.first_gid + tgt.local.begin + tgt.blocks[bi].begin);
+    }
+  }
+
+  void apply(const Optimizer::Step& step, double scale) override {
+    for (auto& p : projs_) {
+      auto& blocks = p.info.synapses->blocks();
+      for (std::size_t bi = 0; bi < p.blocks.size(); ++bi)
+        p.blocks[bi].apply(blocks[bi], step, scale, p.info.sign);
+    }
+  }
+
+  void gradient(int projection, std::vector<SynapseValue>& out) const override {
+    for (const auto& p : projs_) {
+      if (p.info.projection != projection) continue;
+      const auto& tgt = c_.targets[static_cast<std::size_t>(p.info.target)];
+      for (std::size_t bi = 0; bi < p.blocks.size(); ++bi) {
+        const auto& b = p.blocks[bi];
+        for (std::size_t r = 0; r + 1 < b.row.size(); ++r)
+          for (std::uint32_t k = b.row[r]; k < b.row[r + 1]; ++k)
+            out.push_back(
+                {b.src[k], tgt.local.begin + tgt.blocks[bi].begin + r, static_cast<double>(b.g[k])});
+      }
+    }
+  }
+
+  MemoryUse memory(bool replicated) const override {
+    MemoryUse m;
+    for (const auto& p : projs_) {
+      if (p.readout && !replicated) continue;
+      for (const auto& b : p.blocks) {
+        m.per_synapse += b.state_bytes();
+        m.index += b.bytes() - b.state_bytes();
+        m.synapses += b.synapses();
+      }
+      m.per_source += (p.ev.capacity() + p.ev_prev.capacity()) * sizeof(Real);
+    }
+    for (const auto& t : targets_)
+      m.per_neuron += t.psi_prev.capacity() * sizeof(double) + t.busy.capacity() + t.idle.capacity() * 4;
+    return m;
+  }
+
+ private:
+  struct TargetState {
+    neuron::LearningView view;
+    std::vector<double> psi_prev;          // psi_j^(t-1) per local neuron
+    std::vector<std::uint8_t> busy;        // the neuron's rows need updating this step
+    std::vector<std::uint32_t> idle;       // steps of decay its rows owe
+    std::array<double, 32> rho_squares{};  // rho^(2^k)
+  };
+  struct Proj {
+    Plastic info;
+    bool readout = false, adaptive = false;
+    double decay = 0.0, gain = 1.0;  // of the presynaptic trace
+    std::vector<PlasticBlock<Real>> blocks;
+    std::vector<Real> ev, ev_prev;  // per source
+  };
+
+  // Advances the traces of the busy rows of one thread block of a projection onto learning-form
+  // neurons, first applying the decay they owe, and accumulates L_j ebar_ji + R_j e_ji where the
+  // signals (null: zero) are non-zero.
+  void advance(Proj& p, PlasticBlock<Real>& blk, const partition::IdRange& range, const double* L,
+               const double* R) {
+    const auto& tg = targets_[static_cast<std::size_t>(p.info.target)];
+    RowStep c;
+    c.rho = tg.view.rho;
+    c.kappa = c_.filter_kappa;
+    const std::size_t rows = blk.row.size() - 1;
+    const Real* ev = p.ev.data();
+    const Real* ev_prev = p.ev_prev.data();
+    for (std::size_t r = 0; r < rows; ++r) {
+      const std::size_t j = range.begin + r;
+      if (!tg.busy[j]) continue;
+      c.psi_prev = tg.psi_prev[j];
+      c.psi = tg.view.psi[j];
+      c.beta = tg.view.beta ? tg.view.beta[j] : 0.0;
+      c.L = L ? L[j] : 0.0;
+      c.R = R ? R[j] : 0.0;
+      const std::uint32_t a = blk.row[r];
+      const std::size_t n = blk.row[r + 1] - a;
+      const std::uint32_t* src = blk.src.data() + a;
+      Real* eb = blk.eb.data() + a;
+      Real* g = blk.g.data() + a;
+      const bool adaptive = p.adaptive && c.beta != 0.0;
+      if (const auto owed = tg.idle[j]) {
+        scale(eb, n, power(kappa_squares_, owed));
+        if (adaptive) scale(blk.ea.data() + a, n, power(tg.rho_squares, owed));
+      }
+      Real* ea = adaptive ? blk.ea.data() + a : nullptr;
+      const bool l = c.L != 0.0, q = c.R != 0.0;
+      // The kernel for this row's case: adaptive or not, which signals, contiguous sources or not.
+      auto run = [&]<bool kA, bool kD>() {
+        if (l && q)
+          eprop_row<Real, kA, true, true, kD>(c, n, src, ev_prev, ev, ea, eb, g);
+        else if (l)
+          eprop_row<Real, kA, true, false, kD>(c, n, src, ev_prev, ev, ea, eb, g);
+        else if (q)
+          eprop_row<Real, kA, false, true, kD>(c, n, src, ev_prev, ev, ea, eb, g);
+        else
+          eprop_row<Real, kA, false, false, kD>(c, n, src, ev_prev, ev, ea, eb, g);
+      };
+      const bool dense = blk.dense[r];
+      if (adaptive && dense)
+        run.template operator()<true, true>();
+      else if (adaptive)
+        run.template operator()<true, false>();
+      else if (dense)
+        run.template operator()<false, true>();
+      else
+        run.template operator()<false, false>();
+    }
+  }
+
+  // x^n from the table of x^(2^k): a few multiplications, exact to rounding, cheaper than pow().
+  static double power(const std::array<double, 32>& squares, std::uint32_t n) {
+    double r = 1.0;
+    for (int k = 0; n; ++k, n >>= 1)
+      if (n & 1u) r *= squares[static_cast<std::size_t>(k)];
+    return r;
+  }
+  static std::array<double, 32> squares_of(double x) {
+    std::array<double, 32> s{};
+    s[0] = x;
+    for (std::size_t k = 1; k < s.size(); ++k) s[k] = s[k - 1] * s[k - 1];
+    return s;
+  }
+
+  static void scale(Real* __restrict x, std::size_t n, double factor) {
+    const Real f = static_cast<Real>(factor);
+    for (std::size_t k = 0; k < n; ++k) x[k] *= f;
+  }
+
+  Context c_;
+  std::array<double, 32> kappa_squares_{};  // filter_kappa^(2^k)
+  std::vector<TargetState> targets_;
+  std::vector<Proj> projs_;
+  std::vector<std::vector<Gid>> history_;  // spikes of the last D + 1 steps (slot t mod (D + 1))
+};
+
+}  // namespace
+
+std::unique_ptr<Rule> make_eprop(const Context& context) {
+  if (context.precision == Precision::Float64) return std::make_unique<Eprop<double>>(context);
+  return std::make_unique<Eprop<float>>(context);
+}
+
+}  // namespace plexus::learning

@@ -1,0 +1,108 @@
+#pragma once
+// Gradient-based online learning rules (SPEC 4.1; later 4.2) see the simulation through this
+// narrow view: the plastic projections a rank owns, the populations they target, and, every step,
+// the spikes of that step and the learning signals. The trainer (sim/trainer.cpp) forms the
+// signals from the readouts; a rule keeps eligibility traces, gradients and optimiser moments, and
+// changes the weights at the end of a batch. Nothing a rule keeps grows with the trial length.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "plexus/core/types.hpp"
+#include "plexus/learning/optimizer.hpp"
+#include "plexus/neuron/population.hpp"
+#include "plexus/partition/partition.hpp"
+#include "plexus/synapse/projection.hpp"
+
+namespace plexus::learning {
+
+enum class SignRule { Any, NonNegative, NonPositive };  // Dale's law keeps a weight's sign
+enum class Precision { Float32, Float64 };              // of traces, gradients and moments
+
+// A population whose incoming synapses are trained, as held on this rank.
+struct Target {
+  int population = 0;
+  Gid first_gid = 0;  // of the population
+  partition::IdRange local;
+  std::vector<partition::IdRange> blocks;  // local index ranges, one per thread
+  bool readout = false;
+};
+
+// A plastic projection (its synapses onto this rank's neurons of the target).
+struct Plastic {
+  int projection = 0;
+  synapse::Projection* synapses = nullptr;
+  int target = 0;  // index into Context::targets
+  Gid source_first_gid = 0, source_size = 0;
+  Step delay = 0;  // one delay for all synapses (one presynaptic trace per source)
+  SignRule sign = SignRule::Any;
+};
+
+struct Context {
+  std::vector<Target> targets;
+  std::vector<Plastic> plastic;
+  // The model of a population, as it is now: the simulation makes models anew for every trial,
+  // so a rule asks again at the start of each one.
+  std::function<const neuron::Population&(int population)> model;
+  double readout_kappa = 0.0;  // decay of the readout neurons (exact readout gradient)
+  double filter_kappa = 0.0;   // low-pass filter of the eligibility traces (0: none)
+  bool adam = true;
+  Precision precision = Precision::Float32;
+};
+
+// What every thread reads at one step.
+struct Signals {
+  // Learning signals per local neuron of each non-readout target, [target][local index]:
+  // L_j^t of losses on the readout (multiplies the filtered eligibility trace), and R_j^t of losses
+  // on the spikes themselves (rate regularisation; multiplies the unfiltered trace).
+  const std::vector<std::vector<double>>* L = nullptr;
+  const std::vector<std::vector<double>>* R = nullptr;
+  // dE/dy_k^t per readout neuron k, for the exact readout gradient.
+  const double* err = nullptr;
+  // False when that signal is zero for every neuron this step (L_active also covers err).
+  bool L_active = false, R_active = false;
+};
+
+// A synapse value in id terms: population-local source and target ids.
+struct SynapseValue {
+  std::uint64_t source = 0, target = 0;
+  double value = 0.0;
+};
+
+// Bytes of learning state on this rank, by what they scale with.
+struct MemoryUse {
+  std::uint64_t per_synapse = 0;  // traces, gradients, optimiser moments
+  std::uint64_t per_neuron = 0;   // per target neuron (previous pseudo-derivatives, ...)
+  std::uint64_t per_source = 0;   // presynaptic traces
+  std::uint64_t index = 0;        // target-major source index of the plastic synapses
+  std::uint64_t synapses = 0;     // plastic synapses counted
+  std::uint64_t total() const { return per_synapse + per_neuron + per_source + index; }
+};
+
+class Rule {
+ public:
+  virtual ~Rule() = default;
+  // Traces back to zero (gradients are kept until apply()).
+  virtual void begin_trial() = 0;
+  // Master thread, every step, after the readouts: `spikes` holds every spike of step t (network
+  // and inputs), sorted by gid.
+  virtual void serial(Step t, std::span<const Gid> spikes) = 0;
+  // Every thread, on its own block of target neurons, after serial().
+  virtual void parallel(Step t, int thread, const Signals& s) = 0;
+  // Squared gradients: of each target neuron's incoming synapses into per_gid[gid]; of the
+  // (replicated) readout synapses into `replicated`.
+  virtual void square_sums(std::vector<double>& per_gid, double& replicated) const = 0;
+  // One optimiser step with gradient scale * g on every plastic synapse; clears the gradients.
+  virtual void apply(const Optimizer::Step& step, double scale) = 0;
+  // The accumulated gradient of one projection's local synapses, in (target, source) order.
+  virtual void gradient(int projection, std::vector<SynapseValue>& out) const = 0;
+  // `replicated`: count readout synapses (held by every rank) here.
+  virtual MemoryUse memory(bool replicated) const = 0;
+};
+
+// e-prop (SPEC 4.1) for LIF and ALIF targets and leaky readouts.
+std::unique_ptr<Rule> make_eprop(const Context& context);
+
+}  // namespace plexus::learning

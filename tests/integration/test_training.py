@@ -1,0 +1,108 @@
+"""`plexus train` as users run it: trained weights and learning curves are byte-identical for 1, 2 and
+4 ranks times 1 and 2 threads; the result file holds the learning curve, validation, examples and
+initial and trained weights; Dale's law holds after training; plexus-plot draws the training figure;
+bad [train] and [task] sections are refused with exit code 2 and a located message."""
+import os
+import subprocess
+
+import h5py
+import numpy as np
+
+from common import Checker, mpi_command, parse_args, run
+
+args = parse_args()
+c = Checker()
+models = os.path.join(args.source_dir, "models")
+
+# Short runs: 3 iterations of 4 trials, with clipping so that the global norm is exercised.
+cases = {
+    # ALIF, Dale's law, sparse recurrence, symmetric feedback, Adam.
+    "cortex": [os.path.join(models, "cortex_ei800_evidence.toml"), "--set", "task.delay_ms=100",
+               "--set", "train.iterations=3", "--set", "train.batch_size=4", "--set", "train.clip_grad_norm=0.5",
+               "--set", "train.validation_trials=4", "--set", "train.validation_every=2",
+               "--set", "train.test_trials=4", "--set", "train.target_accuracy=2"],
+    # Mixed LIF/ALIF, all-to-all, random feedback, plain gradient descent, rate regularisation.
+    "eprop100": [os.path.join(models, "eprop_evidence100.toml"), "--set", "task.delay_ms=200",
+                 "--set", "train.iterations=3", "--set", "train.batch_size=4", "--set", "train.feedback=random",
+                 "--set", "train.optimizer=sgd", "--set", "train.learning_rate=0.5",
+                 "--set", "train.validation_trials=4", "--set", "train.test_trials=4"],
+}
+
+
+def digest(path):
+    with h5py.File(path, "r") as f:
+        parts = [f[f"weights/{p}/values"][()].tobytes() for p in sorted(f["weights"])]
+        parts += [f[f"training/{d}"][()].tobytes() for d in ("loss", "accuracy", "rate_hz")]
+        parts += [f["validation/accuracy"][()].tobytes()]
+        return parts
+
+
+for name, model_args in cases.items():
+    ref = None
+    for ranks in (1, 2, 4):
+        for threads in (1, 2):
+            if name == "eprop100" and (ranks, threads) not in ((1, 1), (2, 1), (4, 2)):
+                continue
+            out = os.path.join(args.work_dir, f"{name}_{ranks}x{threads}.h5")
+            run(mpi_command(args, ranks, "train", *model_args, "-o", out, "-q", "--threads", str(threads)))
+            d = digest(out)
+            if ref is None:
+                ref = d
+                with h5py.File(out, "r") as f:
+                    moved = [np.abs(f[f"weights/{p}/values"][1] - f[f"weights/{p}/values"][0]).max()
+                             for p in f["weights"]]
+                    c.check(min(moved) > 0, f"{name}: every plastic projection changed ({min(moved):.3g})")
+            c.check(d == ref, f"{name}: {ranks} rank(s) x {threads} thread(s) give the same weights and curves as 1 x 1")
+            print(f"{name}: {ranks} x {threads} done")
+
+# The result file of a training run.
+out = os.path.join(args.work_dir, "cortex_1x1.h5")
+with h5py.File(out, "r") as f:
+    c.check(f["training/loss"].shape == (3,) and f["training/accuracy"].shape == (3,), "one loss and accuracy per iteration")
+    c.check(list(f["validation/iteration"][()]) == [2.0, 3.0], "validation every 2 iterations and after the last")
+    c.check(f["validation/accuracy"].shape == (2,), "one validation accuracy per validation")
+    names = [k for k in f["weights"]]
+    c.check(all("weight" in f"weights/{n}" for n in names) and len(names) == 8, f"trained weights: {names}")
+    c.check(f["weights/EE/values"].shape[0] == 2, "initial and trained weights")
+    # Dale's law: excitatory sources keep weights >= 0, inhibitory ones <= 0, through learning.
+    for p in names:
+        src = f[f"weights/{p}"].attrs["source"]
+        w = f[f"weights/{p}/values"][1]
+        if src == "E":
+            c.check(w.min() >= 0, f"Dale: {p} weights stay >= 0 (min {w.min():.3g})")
+        if src == "I":
+            c.check(w.max() <= 0, f"Dale: {p} weights stay <= 0 (max {w.max():.3g})")
+    for ex in ("before", "after"):
+        g = f[f"examples/{ex}"]
+        c.check("readout" in g and g["readout"].shape == (1300, 2), f"example {ex}: readout trace")
+        c.check("v" in g and g["v"].shape[0] == 1300, f"example {ex}: membrane traces")
+        c.check(g["spikes/E/timestamps"].shape[0] > 0, f"example {ex}: spikes of E")
+    c.check("accuracy" in f["test"].attrs, "test accuracy")
+    c.check(f["metadata/learning_state_bytes"].shape == (1,), "learning state bytes per rank")
+
+# The figure.
+r = subprocess.run([os.path.join(os.path.dirname(args.plexus), "plexus-plot"), out, "-o",
+                    os.path.join(args.work_dir, "cortex.png")], capture_output=True, text=True)
+c.check(r.returncode == 0 and os.path.getsize(os.path.join(args.work_dir, "cortex.png")) > 20000,
+        f"plexus-plot draws the training figure ({r.stderr.strip()[-300:]})")
+
+# Errors: exit code 2 with file, line and key, and nothing written.
+base = open(os.path.join(models, "tmaze_mouse100.toml")).read()
+bad = {
+    "unknown_train_key": (base.replace("batch_size = 32", "batch_size = 32\nbatchsize = 3"), "'train.batchsize'"),
+    "unknown_rule": (base.replace('rule = "eprop"', 'rule = "bptt"'), "'train.rule'"),
+    "input_size": (base.replace("size = 40", "size = 41", 1), "'populations.input.size'"),
+    "no_task": (base.replace('[task]\nkind = "evidence"\nprofile = "mouse"\n', ''), "[task]"),
+    "readout_delay": (base.replace('target = "out"\nrule = "all_to_all"\nweight = { dist = "normal", mean = 0.0, std = 0.1 }\ndelay_ms = 0.0',
+                                   'target = "out"\nrule = "all_to_all"\nweight = { dist = "normal", mean = 0.0, std = 0.1 }\ndelay_ms = 1.0'),
+                      "delay 0"),
+}
+for name, (text, needle) in bad.items():
+    c.check(text != base, f"{name}: the case changes the model")
+    path = os.path.join(args.work_dir, f"bad_{name}.toml")
+    open(path, "w").write(text)
+    res = os.path.join(args.work_dir, f"bad_{name}.h5")
+    r = run(mpi_command(args, 2, "train", path, "-o", res), expect=2)
+    c.check(needle in r.stderr, f"{name}: message names {needle}: {r.stderr.strip()[-200:]}")
+    c.check(not os.path.exists(res) and not os.path.exists(res + ".partial"), f"{name}: nothing written")
+c.finish()
