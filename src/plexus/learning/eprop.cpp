@@ -14,10 +14,10 @@
 //            g_kj += err_k^t zhat_j^t. Then psi^t is kept as the next step's psi^(t-1).
 // Idle rows: while psi_j^(t-1) = psi_j^t = 0 and nothing accumulates, a row's update is a pure
 // decay (ea *= rho, ebar *= kappa). Membranes sit below A - v_th much of the time, so such rows
-// are common (half or more of the cells in the cortex models); they are skipped and the decay
-// they owe is applied in one multiplication by rho^n, kappa^n (from tables of squares) when the row is next
-// needed. This rounds differently from n single steps, but depends only on the neuron's own history, so it is
-// the same on every partition.
+// are common (about four rows in five at each step in the cortex model); they are skipped and the
+// decay they owe is folded into the row's next update as factors rho^n, kappa^n (from tables of
+// squares). This rounds differently from n single steps, but depends only on the neuron's own
+// history, so it is the same on every partition.
 // Every rank computes the same traces for the same synapses from the same gid-ordered spikes,
 // and each gradient is a sum over time in step order, so results do not depend on the partition.
 #include <algorithm>
@@ -234,10 +234,9 @@ class Eprop final : public Rule {
       Real* eb = blk.eb.data() + a;
       Real* g = blk.g.data() + a;
       const bool adaptive = p.adaptive && c.beta != 0.0;
-      if (const auto owed = tg.idle[j]) {
-        scale(eb, n, power(kappa_squares_, owed));
-        if (adaptive) scale(blk.ea.data() + a, n, power(tg.rho_squares, owed));
-      }
+      const auto owed = tg.idle[j];
+      c.owed_b = owed ? power(kappa_squares_, owed) : 1.0;
+      c.owed_a = owed && adaptive ? power(tg.rho_squares, owed) : 1.0;
       Real* ea = adaptive ? blk.ea.data() + a : nullptr;
       const bool l = c.L != 0.0, q = c.R != 0.0;
       // The kernel for this row's case: adaptive or not, which signals, contiguous sources or not.
@@ -275,11 +274,6 @@ class Eprop final : public Rule {
     s[0] = x;
     for (std::size_t k = 1; k < s.size(); ++k) s[k] = s[k - 1] * s[k - 1];
     return s;
-  }
-
-  static void scale(Real* __restrict x, std::size_t n, double factor) {
-    const Real f = static_cast<Real>(factor);
-    for (std::size_t k = 0; k < n; ++k) x[k] *= f;
   }
 
   Context c_;

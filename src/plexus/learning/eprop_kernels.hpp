@@ -28,6 +28,9 @@ struct RowStep {
   double kappa = 0.0;     // filter of the eligibility trace (readout decay)
   double L = 0.0;         // learning signal L_j^t (through the filtered trace)
   double R = 0.0;         // learning signal R_j^t (through the unfiltered trace)
+  // Decay the row owes from steps it was skipped (idle rows, learning/eprop.cpp): the stored ea and
+  // ebar are multiplied by these on load.
+  double owed_a = 1.0, owed_b = 1.0;
 };
 
 // One row of e-prop synapses (n of them, sources src[0..n); with kDense the sources are src[0],
@@ -38,10 +41,11 @@ inline void eprop_row(const RowStep& c, std::size_t n, const std::uint32_t* __re
                       const Real* __restrict ev_prev, const Real* __restrict ev, Real* __restrict ea,
                       Real* __restrict eb, Real* __restrict g) {
   const Real psi = static_cast<Real>(c.psi), psi_prev = static_cast<Real>(c.psi_prev);
-  const Real beta = static_cast<Real>(c.beta), kappa = static_cast<Real>(c.kappa);
+  const Real beta = static_cast<Real>(c.beta);
   const Real one_minus_kappa = static_cast<Real>(1.0 - c.kappa), L = static_cast<Real>(c.L);
   const Real R = static_cast<Real>(c.R);
-  const Real decay_a = static_cast<Real>(c.rho - c.beta * c.psi_prev);
+  const Real decay_a = static_cast<Real>((c.rho - c.beta * c.psi_prev) * c.owed_a);
+  const Real kappa_b = static_cast<Real>(c.kappa * c.owed_b);
   if constexpr (kDense) {
     ev += src[0];
     ev_prev += src[0];
@@ -50,13 +54,13 @@ inline void eprop_row(const RowStep& c, std::size_t n, const std::uint32_t* __re
     const std::size_t i = kDense ? k : src[k];
     Real e;
     if constexpr (kAdaptive) {
-      const Real a = decay_a * ea[k] + psi_prev * ev_prev[i];
+      const Real a = decay_a * ea[k] + psi_prev * ev_prev[i];  // (owed decay folded into decay_a)
       ea[k] = a;
       e = psi * (ev[i] - beta * a);
     } else {
       e = psi * ev[i];
     }
-    const Real b = kappa * eb[k] + one_minus_kappa * e;
+    const Real b = kappa_b * eb[k] + one_minus_kappa * e;
     eb[k] = b;
     if constexpr (kL && kR)
       g[k] += L * b + R * e;
