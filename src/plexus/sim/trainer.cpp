@@ -564,6 +564,7 @@ TrainSummary Trainer::run() {
     f.attribute("/metadata", "seed", static_cast<std::int64_t>(I.net.run.seed));
     f.attribute("/metadata", "dt_ms", I.net.run.dt_ms);
     f.attribute("/metadata", "task", I.task->kind());
+    f.attribute("/metadata", "classification", static_cast<std::int64_t>(I.task->classification()));
     f.attribute("/metadata", "trial_steps", static_cast<std::int64_t>(I.T));
     f.attribute("/metadata", "batch_size", static_cast<std::int64_t>(I.batch));
     for (const auto& ps : I.S->pops) {
@@ -665,7 +666,7 @@ TrainSummary Trainer::run() {
         "[plexus] training: {} iterations x {} trials of {} steps, {} plastic synapses\n", I.iterations,
         I.batch, I.T, plastic_synapses);
   double iter_seconds = 0.0;
-  std::int64_t it = 0, val_round = 0;
+  std::int64_t it = 0;
   for (; it < I.iterations; ++it) {
     const auto t0 = Clock::now();
     double loss = 0.0, rate = 0.0;
@@ -690,7 +691,9 @@ TrainSummary Trainer::run() {
     std::string val;
     const bool last = it + 1 == I.iterations;
     if (I.validation_trials > 0 && I.validation_every > 0 && ((it + 1) % I.validation_every == 0 || last)) {
-      const auto [acc, vloss] = validate(val_round++, I.validation_trials, task::Stream::Validation);
+      // The same held-out trials every time (never used for training), so that changes in the
+      // curve are changes of the network, not of the trials drawn.
+      const auto [acc, vloss] = validate(0, I.validation_trials, task::Stream::Validation);
       sum.validation_accuracy = acc;
       append("/validation/iteration", static_cast<double>(it + 1));
       append("/validation/accuracy", acc);
