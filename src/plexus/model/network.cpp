@@ -305,15 +305,24 @@ Network Network::from_config(Config config) {
     if (auto weights = rec->find("weights")) {
       for (const auto& prname : weights->keys()) {
         const Node w = weights->at(prname);
-        w.allow_only({"times_ms"});
+        w.allow_only({"times_ms", "interval_ms"});
         WeightRecordSpec spec;
         spec.node = w;
         auto it = std::find_if(net.projections.begin(), net.projections.end(),
                                [&](const ProjectionSpec& p) { return p.name == prname; });
         if (it == net.projections.end()) w.fail(fmt::format("no projection named '{}'", prname));
         spec.projection = it->index;
-        for (double t : w.at("times_ms").as_number_array(Range::closed(0.0, net.run.duration_ms)))
-          spec.steps.push_back(net.ms_to_steps(t));
+        if (!w.has("times_ms") && !w.has("interval_ms")) w.fail("give 'times_ms', 'interval_ms' or both");
+        if (w.has("times_ms"))
+          for (double t : w.at("times_ms").as_number_array(Range::closed(0.0, net.run.duration_ms)))
+            spec.steps.push_back(net.ms_to_steps(t));
+        if (w.has("interval_ms")) {
+          // Regular snapshots from the start, and one at the end, whatever the duration.
+          const Step every = net.ms_to_steps(w.number("interval_ms", Range::positive()));
+          if (every < 1) w.at("interval_ms").fail(fmt::format("must be at least one step (dt = {} ms)", net.run.dt_ms));
+          for (Step t = 0; t < net.run.steps; t += every) spec.steps.push_back(t);
+          spec.steps.push_back(net.run.steps);
+        }
         std::sort(spec.steps.begin(), spec.steps.end());
         spec.steps.erase(std::unique(spec.steps.begin(), spec.steps.end()), spec.steps.end());
         net.record.weights.push_back(std::move(spec));

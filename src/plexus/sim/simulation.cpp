@@ -474,6 +474,17 @@ void Simulation::Impl::setup_recording() {
     const bool mine = !part->replicated(spec.target) || comm.rank() == 0;
     const std::uint64_t local = mine ? projs[spec.index].count() : 0;
     file->attribute(g, "synapses", static_cast<std::int64_t>(comm.sum(local)));
+    if (spec.plasticity) {
+      const auto p = synapse::StdpParams::read(*spec.plasticity);
+      file->attribute(g, "plasticity", std::string("stdp"));
+      file->attribute(g, "w_max", p.w_max);
+      file->attribute(g, "lambda", p.lambda);
+      file->attribute(g, "alpha", p.alpha);
+      file->attribute(g, "mu_plus", p.mu_plus);
+      file->attribute(g, "mu_minus", p.mu_minus);
+      file->attribute(g, "tau_plus_ms", p.tau_plus_ms);
+      file->attribute(g, "tau_minus_ms", p.tau_minus_ms);
+    }
   }
 }
 
