@@ -16,7 +16,7 @@ using namespace plexus;
 namespace {
 const std::string kPlastic = R"(
 [run]
-duration_ms = 400.0
+duration_ms = 200.0
 dt_ms = 0.1
 [network]
 seed = 41
@@ -69,9 +69,9 @@ delay_ms = 0.5
 spikes = "all"
 flush_interval_ms = 100.0
 [record.weights.inE]
-times_ms = [0.0, 200.0, 400.0]
+times_ms = [0.0, 100.0, 200.0]
 [record.weights.EE]
-times_ms = [0.0, 400.0]
+times_ms = [0.0, 200.0]
 )";
 
 std::filesystem::path shared_dir(comm::Communicator& w) {
@@ -113,7 +113,7 @@ TEST_CASE("STDP weights are the same for any number of ranks and threads", "[mpi
       }
     }
     // The network is active and the weights moved.
-    CHECK(d.info("/spikes/E/timestamps").shape[0] > 500);
+    CHECK(d.info("/spikes/E/timestamps").shape[0] > 250);
     const auto v = d.read_doubles("/weights/EE/values");
     const std::size_t n = v.size() / 2;
     std::size_t changed = 0;

@@ -211,7 +211,7 @@ receptor = "exc"
 namespace {
 const std::string kPlasticNet = R"(
 [run]
-duration_ms = 300.0
+duration_ms = 200.0
 dt_ms = 0.1
 [network]
 seed = 3
@@ -243,9 +243,9 @@ weight = { dist = "uniform", low = 0.0, high = 2.0 }
 delay_ms = 0.5
 plasticity = { rule = "stdp", lambda = 0.05, alpha = 1.05, w_max = 2.0 }
 [record.weights.inE]
-times_ms = [0.0, 150.0, 300.0]
+times_ms = [0.0, 100.0, 200.0]
 [record.weights.EE]
-times_ms = [0.0, 300.0]
+times_ms = [0.0, 200.0]
 )";
 }
 
@@ -253,7 +253,8 @@ TEST_CASE("stdp: weights do not depend on the number of threads", "[stdp]") {
   const auto net = test::network(kPlasticNet);
   std::vector<std::vector<double>> runs;
   std::uint64_t spikes = 0;
-  for (int threads : {1, 2, 3}) {
+  std::size_t n_in = 0;
+  for (int threads : {1, 2}) {
     test::TempDir dir;
     auto comm = comm::make_single();
     sim::Options opt;
@@ -263,6 +264,7 @@ TEST_CASE("stdp: weights do not depend on the number of threads", "[stdp]") {
     s.run();
     spikes = s.spike_count("E");
     io::Reader r(dir.path / "w.h5");
+    n_in = r.info("/weights/inE/values").shape[1];
     auto w = r.read_doubles("/weights/inE/values");
     const auto ee = r.read_doubles("/weights/EE/values");
     w.insert(w.end(), ee.begin(), ee.end());
@@ -270,21 +272,9 @@ TEST_CASE("stdp: weights do not depend on the number of threads", "[stdp]") {
   }
   CHECK(spikes > 200);
   CHECK(runs[1] == runs[0]);
-  CHECK(runs[2] == runs[0]);
-  // The weights did change: compare the first and last inE snapshots.
-  const std::size_t m = static_cast<std::size_t>(std::llround(0.3 * 300 * 61));  // about, for the check below
-  std::size_t n_in = 0, changed = 0;
-  {
-    test::TempDir dir;
-    auto comm = comm::make_single();
-    sim::Options opt;
-    opt.output = dir.path / "w.h5";
-    sim::Simulation(net, *comm, opt).run();
-    io::Reader r(dir.path / "w.h5");
-    n_in = r.info("/weights/inE/values").shape[1];
-    const auto w = r.read_doubles("/weights/inE/values");
-    for (std::size_t i = 0; i < n_in; ++i) changed += w[i] != w[2 * n_in + i];
-  }
-  CHECK(n_in > m / 2);
+  // The weights did change: the first and last inE snapshots differ for most synapses.
+  std::size_t changed = 0;
+  for (std::size_t i = 0; i < n_in; ++i) changed += runs[0][i] != runs[0][2 * n_in + i];
+  CHECK(n_in > 2000);
   CHECK(changed > n_in / 2);
 }

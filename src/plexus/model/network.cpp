@@ -319,7 +319,8 @@ Network Network::from_config(Config config) {
         if (w.has("interval_ms")) {
           // Regular snapshots from the start, and one at the end, whatever the duration.
           const Step every = net.ms_to_steps(w.number("interval_ms", Range::positive()));
-          if (every < 1) w.at("interval_ms").fail(fmt::format("must be at least one step (dt = {} ms)", net.run.dt_ms));
+          if (every < 1)
+            w.at("interval_ms").fail(fmt::format("must be at least one step (dt = {} ms)", net.run.dt_ms));
           for (Step t = 0; t < net.run.steps; t += every) spec.steps.push_back(t);
           spec.steps.push_back(net.run.steps);
         }

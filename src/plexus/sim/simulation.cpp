@@ -59,8 +59,8 @@
 #include "plexus/partition/partition.hpp"
 #include "plexus/sim/recorder.hpp"
 #include "plexus/sim/simulation_impl.hpp"
-#include "plexus/task/task.hpp"
 #include "plexus/synapse/projection.hpp"
+#include "plexus/task/task.hpp"
 
 namespace plexus::sim {
 
@@ -88,7 +88,6 @@ void collect_spikes(const double* z, Gid begin, Gid end, Gid base, std::vector<G
   for (; i < end; ++i)
     if (z[i] != 0.0) out.push_back(base + i);
 }
-
 
 }  // namespace
 
@@ -307,9 +306,10 @@ void Simulation::Impl::build() {
       // Plastic projections take their own path in phase 5 (see the schedule above); static ones
       // stay in `outgoing`, untouched by plasticity.
       if (tgt.info->phase != neuron::Phase::Update || !tgt.info->spiking)
-        spec.plasticity->fail(fmt::format("plastic synapses need a spiking target that is updated every step; "
-                                          "population '{}' ({}) is not one",
-                                          tgt.spec->name, tgt.spec->model));
+        spec.plasticity->fail(
+            fmt::format("plastic synapses need a spiking target that is updated every step; "
+                        "population '{}' ({}) is not one",
+                        tgt.spec->name, tgt.spec->model));
       stdp.push_back(synapse::Stdp::build(synapse::StdpParams::read(*spec.plasticity), projs[spec.index],
                                           src.spec->size, sign, net.run.dt_ms, node));
     } else {
@@ -328,7 +328,10 @@ void Simulation::Impl::build() {
 
 neuron::Setup Simulation::Impl::setup_of(std::size_t p) {
   const auto& ps = pops[p];
-  neuron::Setup setup{*ps.spec, ps.local, net.run.dt_ms, net.run.seed,
+  neuron::Setup setup{*ps.spec,
+                      ps.local,
+                      net.run.dt_ms,
+                      net.run.seed,
                       [this](const std::string& f, const std::string& pop, const model::Node& where) {
                         return load_spike_trains(net.config, f, pop, where);
                       },
@@ -665,8 +668,10 @@ void Simulation::Impl::step_range(Step end) {
         P.post_step(static_cast<std::size_t>(th), now, tgt.spikes.data());
         const auto& spikes = src.generator() ? gen_spikes : global_spikes;
         const Gid lo = src.spec->first_gid, hi = lo + src.spec->size;
-        auto& ring = tgt.rings[static_cast<std::size_t>(projs[static_cast<std::size_t>(spec.index)].receptor)];
-        for (auto it = std::lower_bound(spikes.begin(), spikes.end(), lo); it != spikes.end() && *it < hi; ++it)
+        auto& ring =
+            tgt.rings[static_cast<std::size_t>(projs[static_cast<std::size_t>(spec.index)].receptor)];
+        for (auto it = std::lower_bound(spikes.begin(), spikes.end(), lo); it != spikes.end() && *it < hi;
+             ++it)
           P.pre_spike(static_cast<std::size_t>(th), *it - lo, now, ring);
       }
 

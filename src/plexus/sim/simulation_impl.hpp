@@ -3,10 +3,10 @@
 // (trainer.cpp). Private to the sim module.
 #include <atomic>
 #include <exception>
-#include <string>
 #include <functional>
 #include <memory>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "plexus/comm/communicator.hpp"
@@ -56,7 +56,6 @@ inline void agree(comm::Communicator& comm, F&& f) {
   if (kinds[first] == 1) throw UserError(message);
   throw std::runtime_error(message);
 }
-
 
 namespace detail {
 struct PopState {

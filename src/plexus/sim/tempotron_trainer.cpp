@@ -212,11 +212,7 @@ TempotronSummary TempotronTrainer::Impl::run() {
   };
 
   std::vector<double> cost(U);
-  std::uint64_t max_patterns = 0;
-  for (std::size_t u = 0; u < U; ++u) {
-    cost[u] = static_cast<double>(P_of(u / K)) * N;
-    max_patterns = std::max(max_patterns, P_of(u / K));
-  }
+  for (std::size_t u = 0; u < U; ++u) cost[u] = static_cast<double>(P_of(u / K)) * N;
   const auto bounds = split_by_cost(cost, comm.size());
   const std::size_t u_begin = bounds[static_cast<std::size_t>(comm.rank())];
   const std::size_t u_end = bounds[static_cast<std::size_t>(comm.rank()) + 1];
@@ -239,6 +235,14 @@ TempotronSummary TempotronTrainer::Impl::run() {
   std::exception_ptr failure;
   std::size_t done = 0;
   auto last_log = Clock::now();
+  // Progress on rank 0: a line when a unit ends (every unit in small sweeps), and for long units a
+  // line at most every progress_seconds while they run.
+  const bool logging = opt.progress && opt.log;
+  auto say = [&](const std::string& line) {
+    *opt.log << "[plexus] tempotron: " << line << "\n";
+    opt.log->flush();
+    last_log = Clock::now();
+  };
 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(T)
   for (std::size_t u = u_begin; u < u_end; ++u) {
@@ -282,6 +286,14 @@ TempotronSummary TempotronTrainer::Impl::run() {
           if (!L.present(kernel, pats[p], positive[p] != 0)) ++wrong;
         err_all[u * Es + static_cast<std::size_t>(ep)] = static_cast<double>(wrong);
         if (wrong == 0) solved = ep + 1;
+        if (logging && solved < 0) {
+#pragma omp critical(plexus_tempotron_log)
+          if (since(last_log) >= opt.progress_seconds)
+            say(fmt::format(
+                "load {:g} (P = {}), repeat {}, tempotron {}: epoch {} of {}, {} wrong ({:.0f} s)",
+                loads[e / static_cast<std::size_t>(repeats)], P, rep, j, ep + 1, epochs, wrong,
+                since(unit0)));
+        }
       }
       solved_all[u] = static_cast<double>(solved);
       std::copy(L.w.begin(), L.w.end(), w_all.begin() + static_cast<std::ptrdiff_t>(u * N));
@@ -293,23 +305,19 @@ TempotronSummary TempotronTrainer::Impl::run() {
         fired[P + p] = tp::respond(kernel, prepare(kernel, t, T_ms), L.w.data(), threshold).fired;
         if (j == 0) label_all[label_offset[e] + P + p] = t.label;
       }
-      if (opt.progress && opt.log) {
+      if (logging) {
 #pragma omp critical(plexus_tempotron_log)
         {
           ++done;
-          const std::uint64_t last = solved > 0 ? 0 : static_cast<std::uint64_t>(err_all[u * Es + Es - 1]);
-          const bool due = since(last_log) >= opt.progress_seconds || done == u_end - u_begin;
-          if (due || solved < 0 || K * E <= 64) {
-            last_log = Clock::now();
-            *opt.log << fmt::format(
-                "[plexus] tempotron: load {:g} (P = {}), repeat {}, tempotron {}: {} ({:.1f} s); rank {}: {} "
-                "of {} "
-                "done\n",
+          if (solved < 0 || E * K <= 64 || since(last_log) >= opt.progress_seconds ||
+              done == u_end - u_begin) {
+            const auto last = static_cast<std::uint64_t>(err_all[u * Es + Es - 1]);
+            say(fmt::format(
+                "load {:g} (P = {}), repeat {}, tempotron {}: {} ({:.1f} s); rank {}: {} of {} done",
                 loads[e / static_cast<std::size_t>(repeats)], P, rep, j,
                 solved > 0 ? fmt::format("no errors in epoch {}", solved)
-                           : fmt::format("{} of {} patterns wrong in epoch {}", last, P, epochs),
-                since(unit0), comm.rank(), done, u_end - u_begin);
-            opt.log->flush();
+                           : fmt::format("{} of {} wrong in epoch {}", last, P, epochs),
+                since(unit0), comm.rank(), done, u_end - u_begin));
           }
         }
       }
