@@ -278,3 +278,67 @@ TEST_CASE("stdp: weights do not depend on the number of threads", "[stdp]") {
   CHECK(n_in > 2000);
   CHECK(changed > n_in / 2);
 }
+
+// Per-synapse delays (from a connection file): each synapse pairs with its own dendritic delay.
+TEST_CASE("stdp: with per-synapse delays each synapse counts with its own delay", "[stdp]") {
+  test::TempDir dir;
+  {
+    auto comm = comm::make_single();
+    io::ResultFile f(dir.path / "conn.h5", *comm);
+    const std::vector<std::uint64_t> src{0, 1, 2, 3}, tgt{0, 0, 0, 0};
+    const std::vector<double> w{0.5, 0.5, 0.5, 0.5}, d{1.0, 3.0, 3.0, 4.0};
+    f.write_replicated<std::uint64_t>("/source", src);
+    f.write_replicated<std::uint64_t>("/target", tgt);
+    f.write_replicated<double>("/weight", w);
+    f.write_replicated<double>("/delay_ms", d);
+    f.commit();
+  }
+  const std::string toml = fmt::format(R"(
+[run]
+duration_ms = 60.0
+dt_ms = 1.0
+[populations.pre]
+model = "spike_source"
+size = 4
+params = {{ spike_times_ms = [[10.0], [10.0], [17.0], [30.0]] }}
+[populations.drive]
+model = "spike_source"
+size = 1
+params = {{ spike_times_ms = [[14.0]] }}
+[populations.post]
+model = "lif_delta"
+size = 1
+params = {{ E_L_mV = -70.0, V_reset_mV = -70.0, V_th_mV = -50.0, t_ref_ms = 2.0 }}
+[projections.drive_post]
+source = "drive"
+target = "post"
+rule = "all_to_all"
+weight = 100.0
+delay_ms = 1.0
+[projections.syn]
+source = "pre"
+target = "post"
+rule = "from_file"
+file = "{}"
+plasticity = {{ rule = "stdp", lambda = 0.01, alpha = 1.05, w_max = 1.0 }}
+[record]
+spikes = ["post"]
+[record.weights.syn]
+times_ms = [60.0]
+)",
+                                       (dir.path / "conn.h5").string());
+  const auto net = test::network(toml);
+  auto comm = comm::make_single();
+  sim::Options opt;
+  opt.output = dir.path / "run.h5";
+  sim::Simulation(net, *comm, opt).run();
+  io::Reader r(dir.path / "run.h5");
+  REQUIRE(r.read_doubles("/spikes/post/timestamps") == std::vector<double>{15.0});
+  const auto w = r.read_doubles("/weights/syn/values");  // by target, then source
+  REQUIRE(w.size() == 4);
+  // The postsynaptic spike (15 ms) reaches the synapses at 16, 18, 18 and 19 ms.
+  CHECK(w[0] == Approx(0.5 + 0.01 * std::exp(-6.0 / kTau)).margin(kFloat));
+  CHECK(w[1] == Approx(0.5 + 0.01 * std::exp(-8.0 / kTau)).margin(kFloat));
+  CHECK(w[2] == Approx(0.5 + 0.01 * std::exp(-1.0 / kTau)).margin(kFloat));
+  CHECK(w[3] == Approx(0.5 - 1.05 * 0.01 * std::exp(-11.0 / kTau)).margin(kFloat));
+}

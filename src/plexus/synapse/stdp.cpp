@@ -97,6 +97,23 @@ Stdp Stdp::build(const StdpParams& p, Projection& proj, Gid n_source, WeightSign
         b.syn[e] = k;
         b.src[e] = src;
       }
+    if (!proj.constant_delay()) {
+      // Within a row, entries by delay, so that a postsynaptic spike finds the synapses it reaches
+      // at a given step by bisection (the order of updates within a row does not matter: each
+      // entry is its own synapse).
+      std::vector<std::uint32_t> idx;
+      for (std::size_t j = 0; j < nt; ++j) {
+        idx.resize(b.row[j + 1] - b.row[j]);
+        std::iota(idx.begin(), idx.end(), b.row[j]);
+        std::stable_sort(idx.begin(), idx.end(), [&](std::uint32_t x, std::uint32_t y) {
+          return blk.delay[b.syn[x]] < blk.delay[b.syn[y]];
+        });
+        std::vector<std::uint32_t> syn(idx.size()), src(idx.size());
+        for (std::size_t m = 0; m < idx.size(); ++m) syn[m] = b.syn[idx[m]], src[m] = b.src[idx[m]];
+        std::copy(syn.begin(), syn.end(), b.syn.begin() + b.row[j]);
+        std::copy(src.begin(), src.end(), b.src.begin() + b.row[j]);
+      }
+    }
     b.k_minus.assign(s.slots_ * nt, 0.0);
     b.post.resize(s.post_slots_);
     b.k_plus.assign(n_source, 0.0);
@@ -143,9 +160,24 @@ void Stdp::post_step(std::size_t bi, Step t, const double* z) {
   for (Step d = d_lo; d <= d_hi; ++d) {
     if (t - d < 0) break;
     for (std::uint32_t j : B.post[static_cast<std::size_t>((t - d) % PS)]) {
-      for (std::uint32_t e = B.row[j]; e < B.row[j + 1]; ++e) {
+      std::uint32_t e0 = B.row[j], e1 = B.row[j + 1];
+      if (!proj_->constant_delay()) {
+        // The entries of delay d (rows are sorted by delay).
+        auto first_above = [&](std::uint32_t lo, std::uint32_t hi, Step limit) {
+          while (lo < hi) {
+            const std::uint32_t mid = lo + (hi - lo) / 2;
+            if (static_cast<Step>(blk.delay[B.syn[mid]]) <= limit)
+              lo = mid + 1;
+            else
+              hi = mid;
+          }
+          return lo;
+        };
+        e0 = first_above(e0, e1, d - 1);
+        e1 = first_above(e0, e1, d);
+      }
+      for (std::uint32_t e = e0; e < e1; ++e) {
         const std::uint32_t k = B.syn[e];
-        if (!proj_->constant_delay() && blk.delay[k] != d) continue;
         const std::uint32_t s = B.src[e];
         if (B.last_pre[s] == kNever) continue;
         const double kp = B.k_plus[s] * std::exp(static_cast<double>(B.last_pre[s] - t) * inv_tau);
