@@ -45,7 +45,6 @@ Prepared Prepared::make(const Kernel& k, const Pattern& p, double duration) {
     q.decay[i] = std::exp(-q.gap[i] * k.inv_tau);
     q.decay_s[i] = std::exp(-q.gap[i] * k.inv_tau_s);
   }
-  q.first = n ? p.time[0] : duration;
   return q;
 }
 

@@ -52,7 +52,6 @@ struct Prepared {
   std::vector<double> gap;             // time to the next input spike (last: to the end), ms
   std::vector<double> decay, decay_s;  // exp(-gap/tau), exp(-gap/tau_s)
   double duration = 0.0;               // ms
-  double first = 0.0;                  // time of the first input spike (duration if none)
   static Prepared make(const Kernel& k, const Pattern& p, double duration);
 };
 
@@ -75,7 +74,7 @@ Response respond(const Kernel& k, const Prepared& p, const double* w, double thr
 double potential(const Kernel& k, const Pattern& p, const double* w, double t);
 
 // dV(t_max)/dw_i for the inputs that act at t_max, added into g (one value per afferent; g is not
-// cleared). Returns the number of afferents touched.
+// cleared).
 void gradient(const Kernel& k, const Prepared& p, const Response& r, double* g);
 
 // Learning state of one tempotron: weights and, with momentum, the previous correction.
