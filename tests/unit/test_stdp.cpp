@@ -127,8 +127,9 @@ TEST_CASE("stdp: a post->pre pair depresses by alpha lambda K- at the synapse", 
   CHECK(run_pair(p).w_final == Approx(2.0 - 4.0 * 1.05 * 0.01 * std::exp(-14.0 / kTau)).margin(4 * kFloat));
 }
 
-TEST_CASE("stdp: the dendritic delay decides how a pair counts; a coincidence at the synapse changes nothing",
-          "[stdp]") {
+TEST_CASE(
+    "stdp: the dendritic delay decides how a pair counts, and a coincidence at the synapse changes nothing",
+    "[stdp]") {
   Pair p;
   p.delay_ms = 3.0;
   p.pre_ms = {17.0};  // after the postsynaptic spike (15), but before it reaches the synapse (18)
