@@ -437,6 +437,7 @@ TempotronSummary TempotronTrainer::Impl::run() {
       f.create_table<double>(g + "/weights", N, 64);
       f.append_rows<double>(g + "/weights", U, 0, root ? N : 0, weights);
       f.attribute(g + "/weights", "description", std::string("unit x afferent: final weights"));
+      f.attribute("/metadata", "synapses", static_cast<std::int64_t>(U * N));  // trained weights
       f.attribute("/metadata", "wall_time_s", s.wall_seconds);
       f.commit();
     });
