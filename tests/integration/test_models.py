@@ -17,6 +17,7 @@ SMOKE = {
     "cortex_ei800_evidence": ["train.iterations=1", "train.batch_size=1", "train.validation_trials=1",
                               "train.test_trials=1", "task.delay_ms=50"],
     "eprop_sine": ["train.iterations=1", "train.validation_trials=1", "task.duration_ms=100"],
+    "tempotron_capacity": ["train.loads=[0.1]", "train.repeats=1", "train.epochs=2"],
 }
 
 args = parse_args()

@@ -156,7 +156,7 @@ Network Network::from_config(Config config) {
       check_name(pr, name);
       if (!pr.is_table()) pr.fail("expected a table describing the projection");
       pr.allow_only({"source", "target", "rule", "p", "indegree", "autapses", "multapses", "file", "weight",
-                     "delay_ms", "receptor"});
+                     "delay_ms", "receptor", "plasticity"});
       ProjectionSpec spec;
       spec.index = static_cast<int>(net.projections.size());
       spec.name = name;
@@ -218,6 +218,7 @@ Network Network::from_config(Config config) {
         spec.delay_ms = Distribution::parse(pr.at("delay_ms"), Range::non_negative());
       }
       if (auto r = pr.find("receptor")) spec.receptor = r->as_string();
+      spec.plasticity = pr.find("plasticity");
       net.projections.push_back(std::move(spec));
     }
   }
@@ -304,15 +305,25 @@ Network Network::from_config(Config config) {
     if (auto weights = rec->find("weights")) {
       for (const auto& prname : weights->keys()) {
         const Node w = weights->at(prname);
-        w.allow_only({"times_ms"});
+        w.allow_only({"times_ms", "interval_ms"});
         WeightRecordSpec spec;
         spec.node = w;
         auto it = std::find_if(net.projections.begin(), net.projections.end(),
                                [&](const ProjectionSpec& p) { return p.name == prname; });
         if (it == net.projections.end()) w.fail(fmt::format("no projection named '{}'", prname));
         spec.projection = it->index;
-        for (double t : w.at("times_ms").as_number_array(Range::closed(0.0, net.run.duration_ms)))
-          spec.steps.push_back(net.ms_to_steps(t));
+        if (!w.has("times_ms") && !w.has("interval_ms")) w.fail("give 'times_ms', 'interval_ms' or both");
+        if (w.has("times_ms"))
+          for (double t : w.at("times_ms").as_number_array(Range::closed(0.0, net.run.duration_ms)))
+            spec.steps.push_back(net.ms_to_steps(t));
+        if (w.has("interval_ms")) {
+          // Regular snapshots from the start, and one at the end, whatever the duration.
+          const Step every = net.ms_to_steps(w.number("interval_ms", Range::positive()));
+          if (every < 1)
+            w.at("interval_ms").fail(fmt::format("must be at least one step (dt = {} ms)", net.run.dt_ms));
+          for (Step t = 0; t < net.run.steps; t += every) spec.steps.push_back(t);
+          spec.steps.push_back(net.run.steps);
+        }
         std::sort(spec.steps.begin(), spec.steps.end());
         spec.steps.erase(std::unique(spec.steps.begin(), spec.steps.end()), spec.steps.end());
         net.record.weights.push_back(std::move(spec));

@@ -7,12 +7,24 @@
 //   2 deliver  the input due at t is the ring-buffer slot t mod D, read by the kernel in phase 3.
 //   3 update   neuron kernels: state, spikes and (learning models) pseudo-derivatives. The kernel
 //              consumes (reads and zeroes) the slot, so it is ready to be reused D steps later.
+//              The spikes made here are also the postsynaptic spikes of plastic synapses (phase 5).
 //   4 exchange this rank's spikes (in gid order) go to every rank; all spikes of step t come back
 //              in gid order, whatever the partition.
 //   5 enqueue  each thread adds, for every spike in gid order, the weights of its own synapses into
 //              slot (t + d) mod D of its own neurons. Every neuron therefore receives its inputs in
 //              the same order (by source gid, then synapse) for any number of ranks or threads,
 //              which makes floating-point sums, and so the whole run, partition-independent.
+//              Plastic projections (STDP, synapse/stdp.hpp) follow the static ones, projection by
+//              projection, and never run in phase 1: (a) their postsynaptic spikes of step t enter
+//              the K- trace, and those sent d steps ago reach their synapses now and potentiate
+//              them; this must precede (b), so that a pair that coincides at the synapse counts
+//              neither way (NEST's convention); (b) every presynaptic spike of step t, spike
+//              sources' included, is depressed by K-(t - d), delivered with its new weight, and
+//              added to K+. (a) needs this step's postsynaptic spikes, hence after phase 3, and
+//              spike sources' plastic synapses wait until here for the same reason; their delays
+//              are at least one step, so slot t + d is still ahead. Each thread touches only the
+//              synapses onto its own neurons and keeps its own copy of the presynaptic traces, so
+//              the weights do not depend on the number of threads or ranks.
 //   6 readout  readout populations (every rank holds all of them) take this step's spikes with
 //              delay 0, so each rank has the same readout values without a reduction. This must
 //              follow phase 5, which is where those spikes are enqueued.
@@ -290,7 +302,19 @@ void Simulation::Impl::build() {
     b.list = spec.rule == model::ConnectRule::FromFile ? &list : nullptr;
     projs[spec.index] = synapse::Projection::build(b);
     projs[spec.index].receptor = r;
-    src.outgoing.push_back(spec.index);
+    if (spec.plasticity) {
+      // Plastic projections take their own path in phase 5 (see the schedule above); static ones
+      // stay in `outgoing`, untouched by plasticity.
+      if (tgt.info->phase != neuron::Phase::Update || !tgt.info->spiking)
+        spec.plasticity->fail(
+            fmt::format("plastic synapses need a spiking target that is updated every step; "
+                        "population '{}' ({}) is not one",
+                        tgt.spec->name, tgt.spec->model));
+      stdp.push_back(synapse::Stdp::build(synapse::StdpParams::read(*spec.plasticity), projs[spec.index],
+                                          src.spec->size, sign, net.run.dt_ms, node));
+    } else {
+      src.outgoing.push_back(spec.index);
+    }
     slots[spec.target] = std::max<std::size_t>(slots[spec.target], projs[spec.index].max_delay() + 1u);
   }
   for (std::size_t p = 0; p < pops.size(); ++p)
@@ -334,6 +358,7 @@ void Simulation::Impl::reset_trial() {
     std::fill(ps.i_ext.begin(), ps.i_ext.end(), 0.0);
     for (auto& r : ps.rings) std::fill(r.data().begin(), r.data().end(), 0.0);
   }
+  for (auto& P : stdp) P.reset_traces();
   t = 0;
   if (current_changes.count(0))
     for (int th = 0; th < T; ++th) recompute_currents(0, th);
@@ -453,6 +478,17 @@ void Simulation::Impl::setup_recording() {
     const bool mine = !part->replicated(spec.target) || comm.rank() == 0;
     const std::uint64_t local = mine ? projs[spec.index].count() : 0;
     file->attribute(g, "synapses", static_cast<std::int64_t>(comm.sum(local)));
+    if (spec.plasticity) {
+      const auto p = synapse::StdpParams::read(*spec.plasticity);
+      file->attribute(g, "plasticity", std::string("stdp"));
+      file->attribute(g, "w_max", p.w_max);
+      file->attribute(g, "lambda", p.lambda);
+      file->attribute(g, "alpha", p.alpha);
+      file->attribute(g, "mu_plus", p.mu_plus);
+      file->attribute(g, "mu_minus", p.mu_minus);
+      file->attribute(g, "tau_plus_ms", p.tau_plus_ms);
+      file->attribute(g, "tau_minus_ms", p.tau_minus_ms);
+    }
   }
 }
 
@@ -625,6 +661,21 @@ void Simulation::Impl::step_range(Step end) {
 
       // -- 5 enqueue ----------------------------------------------------------------------------------
       enqueue(th, global_spikes, now);
+      for (auto& P : stdp) {
+        // Plastic projections: postsynaptic spikes of this step first, then every presynaptic spike
+        // of this step (spike sources' included: their plastic synapses are not enqueued in phase 1).
+        const auto& spec = net.projections[static_cast<std::size_t>(P.projection())];
+        auto& src = pops[static_cast<std::size_t>(spec.source)];
+        auto& tgt = pops[static_cast<std::size_t>(spec.target)];
+        P.post_step(static_cast<std::size_t>(th), now, tgt.spikes.data());
+        const auto& spikes = src.generator() ? gen_spikes : global_spikes;
+        const Gid lo = src.spec->first_gid, hi = lo + src.spec->size;
+        auto& ring =
+            tgt.rings[static_cast<std::size_t>(projs[static_cast<std::size_t>(spec.index)].receptor)];
+        for (auto it = std::lower_bound(spikes.begin(), spikes.end(), lo); it != spikes.end() && *it < hi;
+             ++it)
+          P.pre_spike(static_cast<std::size_t>(th), *it - lo, now, ring);
+      }
 
       // -- 6 readout ----------------------------------------------------------------------------------
       for (int p : readout_pops) advance(pops[p], now, th);
@@ -724,6 +775,7 @@ Summary Simulation::summary() const {
     local_syn += I.projs[spec.index].count();
   }
   for (const auto& p : I.projs) syn_bytes += p.bytes();
+  for (const auto& p : I.stdp) syn_bytes += p.bytes();
   s.synapses = I.comm.sum(local_syn);
   s.local_synapses = I.comm.allgather(local_syn);
   s.synapse_bytes = I.comm.allgather(syn_bytes);
@@ -775,6 +827,7 @@ memory::Ledger Simulation::memory() const {
     for (const auto& r : ps.rings) l.add("delay buffers", r.bytes());
   }
   for (const auto& p : impl_->projs) l.add("synapses", p.bytes());
+  for (const auto& p : impl_->stdp) l.add("plastic synapse state", p.bytes());
   if (impl_->recorder) l.add("recording buffers", impl_->recorder->buffered_bytes());
   return l;
 }

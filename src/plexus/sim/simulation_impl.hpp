@@ -19,6 +19,7 @@
 #include "plexus/sim/recorder.hpp"
 #include "plexus/sim/simulation.hpp"
 #include "plexus/synapse/projection.hpp"
+#include "plexus/synapse/stdp.hpp"
 
 namespace plexus::task {
 class Task;
@@ -67,7 +68,7 @@ struct PopState {
   std::vector<double> spikes;              // z of the last step, per local neuron
   std::vector<double> i_ext;               // external current (zeros if none); empty if the model takes none
   bool has_current = false;
-  std::vector<int> outgoing;  // projections whose source is this population
+  std::vector<int> outgoing;  // static projections whose source is this population
   std::uint64_t spikes_total = 0;
   bool generator() const { return info->phase == neuron::Phase::Generator; }
   bool readout() const { return info->phase == neuron::Phase::Readout; }
@@ -109,6 +110,7 @@ struct Simulation::Impl {
   std::unique_ptr<partition::Partition> part;
   std::vector<PopState> pops;
   std::vector<synapse::Projection> projs;
+  std::vector<synapse::Stdp> stdp;  // plastic projections (their own path in phase 5)
   std::vector<Drive> drives;
   std::vector<CurrentStep> currents;
   std::set<Step> current_changes;
