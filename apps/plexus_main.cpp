@@ -26,6 +26,7 @@
 #include "plexus/neuron/population.hpp"
 #include "plexus/sim/simulation.hpp"
 #include "plexus/sim/trainer.hpp"
+#include "train_equilibrium.hpp"
 
 namespace {
 
@@ -120,6 +121,7 @@ int train(const RunArgs& a, comm::Communicator& comm) {
   const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
   if (!net.train)
     throw UserError(fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
+  if (sim::uses_equilibrium_rule(net)) return app::train_equilibrium(net, {a.output, a.threads, a.quiet}, comm);
   sim::TrainOptions opt;
   opt.threads = a.threads > 0 ? a.threads : 1;
   if (a.threads <= 0 && std::getenv("OMP_NUM_THREADS")) opt.threads = omp_get_max_threads();
