@@ -17,6 +17,8 @@ SMOKE = {
     "cortex_ei800_evidence": ["train.iterations=1", "train.batch_size=1", "train.validation_trials=1",
                               "train.test_trials=1", "task.delay_ms=50"],
     "eprop_sine": ["train.iterations=1", "train.validation_trials=1", "task.duration_ms=100"],
+    "fashion_plasticity": ["train.epochs=1", "train.hidden=64", "task.train_samples=200",
+                           "task.validation_samples=100", "task.test_samples=100"],
 }
 
 args = parse_args()

@@ -412,6 +412,7 @@ void Network::apply(const LearningRates& lr) {
       for (std::size_t k = 0; k < K; ++k) acc[k] = 0.0;
       for (std::size_t b = 0; b < B; ++b) {
         const double xv = xs[b * I + j];
+        if (xv == 0.0) continue;
         const double* __restrict t = th + b * hp + i0;
         for (std::size_t k = 0; k < K; ++k) acc[k] += xv * t[k];
       }

@@ -165,9 +165,8 @@ ImageTask ImageTask::read(const model::Node& task) {
                    : Encoding::Current;
   t.max_rate_hz = task.number_or("max_rate_hz", t.max_rate_hz, model::Range::positive());
   t.presentation_ms = task.number_or("presentation_ms", t.presentation_ms, model::Range::positive());
-  if (t.encoding == Encoding::Current)
-    for (const char* k : {"max_rate_hz", "presentation_ms"})
-      if (task.has(k)) task.at(k).fail("applies to encoding = \"poisson\" only");
+  // max_rate_hz and presentation_ms are kept (unused) with encoding = "current", so that one model
+  // file can be switched with a single --set.
   if (t.encoding == Encoding::Poisson && t.max_count() < 1.0)
     task.fail(
         fmt::format("a white pixel would fire {:g} spikes in presentation_ms: need at least 1 (raise "
