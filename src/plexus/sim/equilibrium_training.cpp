@@ -38,6 +38,7 @@ double since(std::chrono::steady_clock::time_point t0) {
 }
 
 std::string human_seconds(double s) {
+  s = std::round(s);  // so that 119.6 s reads 2m00s, not 1m60s
   if (s < 60) return fmt::format("{:.0f}s", s);
   if (s < 3600) return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60.0));
   return fmt::format("{:.0f}h{:02.0f}m", std::floor(s / 3600), std::floor(std::fmod(s, 3600.0) / 60));
