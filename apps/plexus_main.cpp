@@ -121,7 +121,8 @@ int train(const RunArgs& a, comm::Communicator& comm) {
   const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
   if (!net.train)
     throw UserError(fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
-  if (sim::uses_equilibrium_rule(net)) return app::train_equilibrium(net, {a.output, a.threads, a.quiet}, comm);
+  if (sim::uses_equilibrium_rule(net))
+    return app::train_equilibrium(net, {a.output, a.threads, a.quiet}, comm);
   sim::TrainOptions opt;
   opt.threads = a.threads > 0 ? a.threads : 1;
   if (a.threads <= 0 && std::getenv("OMP_NUM_THREADS")) opt.threads = omp_get_max_threads();
