@@ -27,6 +27,7 @@
 #include "plexus/sim/simulation.hpp"
 #include "plexus/sim/trainer.hpp"
 #include "train_tempotron.hpp"
+#include "train_equilibrium.hpp"
 
 namespace {
 
@@ -122,7 +123,9 @@ int train(const RunArgs& a, comm::Communicator& comm) {
   if (!net.train)
     throw UserError(fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
   if (net.train->string_or("rule", "") == "tempotron")
-    return apps::train_tempotron(net, comm, {a.model, a.output, a.threads, a.quiet});
+    return app::train_tempotron(net, comm, {a.model, a.output, a.threads, a.quiet});
+  if (sim::uses_equilibrium_rule(net))
+    return app::train_equilibrium(net, {a.output, a.threads, a.quiet}, comm);
   sim::TrainOptions opt;
   opt.threads = a.threads > 0 ? a.threads : 1;
   if (a.threads <= 0 && std::getenv("OMP_NUM_THREADS")) opt.threads = omp_get_max_threads();

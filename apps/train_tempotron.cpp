@@ -16,7 +16,7 @@
 #include "plexus/core/version.hpp"
 #include "plexus/sim/tempotron_trainer.hpp"
 
-namespace plexus::apps {
+namespace plexus::app {
 
 int train_tempotron(const model::Network& net, comm::Communicator& comm, const TempotronCli& cli) {
   const bool root = comm.rank() == 0;
@@ -69,4 +69,4 @@ int train_tempotron(const model::Network& net, comm::Communicator& comm, const T
   return kExitOk;
 }
 
-}  // namespace plexus::apps
+}  // namespace plexus::app

@@ -5,7 +5,7 @@
 #include "plexus/comm/communicator.hpp"
 #include "plexus/model/network.hpp"
 
-namespace plexus::apps {
+namespace plexus::app {
 
 struct TempotronCli {
   std::string model;   // the model file, for messages
@@ -17,4 +17,4 @@ struct TempotronCli {
 // Trains, prints the summary table on rank 0 and returns the exit code.
 int train_tempotron(const model::Network& net, comm::Communicator& comm, const TempotronCli& cli);
 
-}  // namespace plexus::apps
+}  // namespace plexus::app

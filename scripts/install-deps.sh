@@ -10,6 +10,7 @@ packages=(
   libboost-serialization-dev
   catch2 librandom123-dev libtoml11-dev libcli11-dev libfmt-dev
   python3 python3-numpy python3-h5py python3-matplotlib
+  zlib1g-dev dataset-fashion-mnist  # IDX images (gzip); the set the equilibrium model and its tests use
 )
 # Optional groups, requested by name: `install-deps.sh bench` adds the Brian2 peer.
 for group in "$@"; do

@@ -19,7 +19,7 @@
 // postsynaptic spikes; here it is applied when the postsynaptic spike reaches the synapse, which
 // needs no archive (bounded state, DESIGN principle 13). The sequence of updates of each weight is
 // the same, so every transmitted weight is the same; only a weight read between a postsynaptic
-// spike and the next presynaptic one differs (decisions/0006).
+// spike and the next presynaptic one differs (decisions/0008).
 //
 // Weights stay in the projection's source-major rows (float), where delivery reads them; a
 // target-major index (synapse and source per entry) lets a postsynaptic spike reach its synapses.
