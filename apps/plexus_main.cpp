@@ -26,6 +26,7 @@
 #include "plexus/neuron/population.hpp"
 #include "plexus/sim/simulation.hpp"
 #include "plexus/sim/trainer.hpp"
+#include "train_force.hpp"
 
 namespace {
 
@@ -120,6 +121,8 @@ int train(const RunArgs& a, comm::Communicator& comm) {
   const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
   if (!net.train)
     throw UserError(fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
+  if (net.train->has("rule") && net.train->at("rule").is_string() && net.train->string("rule") == "force")
+    return apps::train_force(net, {a.output, a.threads, a.quiet}, comm);
   sim::TrainOptions opt;
   opt.threads = a.threads > 0 ? a.threads : 1;
   if (a.threads <= 0 && std::getenv("OMP_NUM_THREADS")) opt.threads = omp_get_max_threads();

@@ -43,6 +43,7 @@ struct ProjectionSpec {
   std::optional<Distribution> weight;    // unset: taken from the file
   std::optional<Distribution> delay_ms;  // unset: taken from the file
   std::string receptor;                  // empty: the target model's default receptor
+  bool zero_mean_rows = false;           // shift each target's incoming weights to zero mean
   Node node;
 };
 
