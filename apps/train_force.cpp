@@ -36,10 +36,12 @@ int train_force(const model::Network& net, const ForceArgs& a, comm::Communicato
   }
   const auto s = trainer.run();
   if (!root) return kExitOk;
+  double cpu = 0.0;
+  for (double c : s.cpu_seconds) cpu += c;
   std::cout << fmt::format(
-      "simulated {:.1f} s in {:.2f} s wall ({:.3f} s per simulated second); build {:.2f} s; "
-      "{} RLS updates\n",
-      s.simulated_ms * 1e-3, s.wall_seconds, s.wall_seconds / (s.simulated_ms * 1e-3), s.build_seconds,
+      "simulated {:.1f} s in {:.2f} s wall ({:.3f} s per simulated second), {:.2f} s CPU over all ranks; "
+      "build {:.2f} s; {} RLS updates\n",
+      s.simulated_ms * 1e-3, s.wall_seconds, s.wall_seconds / (s.simulated_ms * 1e-3), cpu, s.build_seconds,
       s.rls_updates);
   std::cout << fmt::format("target: {}\n", s.target);
   std::cout << fmt::format("rates: {:.2f} Hz before, {:.2f} Hz during, {:.2f} Hz after training\n",

@@ -18,6 +18,11 @@ SMOKE = {
                               "train.test_trials=1", "task.delay_ms=50"],
     "eprop_sine": ["train.iterations=1", "train.validation_trials=1", "task.duration_ms=100"],
 }
+# FORCE models: 10 ms of each phase.
+FORCE_SMOKE = ["train.before_ms=10", "train.train_ms=10", "train.test_ms=10"]
+for _name in ("force_lif_sine", "force_izhikevich_sine", "force_izhikevich_vanderpol", "force_izhikevich_relaxation",
+              "force_izhikevich_lorenz", "force_izhikevich_sawtooth", "force_izhikevich_sine_product", "force_lif_trace"):
+    SMOKE[_name] = FORCE_SMOKE
 
 args = parse_args()
 c = Checker()

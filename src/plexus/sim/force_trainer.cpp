@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <limits>
 
 #include <fmt/format.h>
@@ -514,6 +515,7 @@ void ForceTrainer::Impl::write(const ForceSummary& s, const std::vector<double>&
     f.attribute("/metadata", "wall_time_s", s.wall_seconds);
     f.attribute("/metadata", "build_time_s", s.build_seconds);
     f.write_replicated<std::uint64_t>("/metadata/peak_rss_bytes", s.peak_rss_bytes);
+    f.write_replicated<double>("/metadata/cpu_seconds", s.cpu_seconds);
     f.commit();
   });
 }
@@ -546,6 +548,7 @@ ForceSummary ForceTrainer::run() {
   const bool root = I.comm.rank() == 0;
   const double dt = I.net.run.dt_ms;
   const auto wall0 = Clock::now();
+  const std::clock_t cpu0 = std::clock();
   auto last = wall0;
   if (root && I.opt.progress && I.opt.log) {
     *I.opt.log << fmt::format(
@@ -587,10 +590,12 @@ ForceSummary ForceTrainer::run() {
   }
   I.finish_training();
   const double wall = since(wall0);
+  const double cpu = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
 
   std::vector<double> target_trace;
   ForceSummary s = I.metrics(target_trace);
   s.wall_seconds = I.comm.allgather(wall)[0];
+  s.cpu_seconds = I.comm.allgather(cpu);
   s.build_seconds = I.comm.allgather(I.S->build_seconds + I.build_seconds)[0];
   s.peak_rss_bytes = I.comm.allgather(static_cast<std::uint64_t>(memory::peak_rss_bytes()));
   s.rls_bytes = I.comm.allgather(static_cast<std::uint64_t>(I.rls->bytes()));

@@ -54,6 +54,7 @@ struct ForceSummary {
   double rate_hz[3] = {0.0, 0.0, 0.0};  // mean rate before, during and after training
   double simulated_ms = 0.0;
   double wall_seconds = 0.0;                  // the three phases (rank 0)
+  std::vector<double> cpu_seconds;            // per rank: CPU time of the process (all threads) in the phases
   double build_seconds = 0.0;                 // network, encoders, P (rank 0)
   std::vector<std::uint64_t> peak_rss_bytes;  // per rank
   std::vector<std::uint64_t> rls_bytes;       // per rank: rows of P, decoders

@@ -125,20 +125,29 @@ Signal Signal::make(const Node& n, double dt_ms, Step steps) {
   auto time_ms = [&](Step t) { return static_cast<double>(t + 1) * dt_ms; };
   auto& v = s.values_;
   if (s.shape_ == "sine" || s.shape_ == "sawtooth") {
-    n.allow_only({"kind", "shape", "amplitude", "frequency_hz", "phase_deg", "offset"});
+    const bool sine = s.shape_ == "sine";
+    if (sine)
+      n.allow_only({"kind", "shape", "amplitude", "frequency_hz", "phase_deg", "offset"});
+    else
+      n.allow_only({"kind", "shape", "amplitude", "frequency_hz", "phase_deg", "offset", "width"});
     const double A = n.number_or("amplitude", 1.0);
     const double f = n.number_or("frequency_hz", 5.0, Range::positive());
     const double phase = n.number_or("phase_deg", 0.0) / 360.0;
     const double offset = n.number_or("offset", 0.0);
-    const bool sine = s.shape_ == "sine";
+    // Sawtooth: rises from -A to A over the first `width` of each period, falls back over the rest
+    // (1: a ramp with an instantaneous drop; 0.5: a triangle).
+    const double width = sine ? 1.0 : n.number_or("width", 1.0, Range{0.0, 1.0, false, true});
     v.resize(static_cast<std::size_t>(steps));
     for (Step t = 0; t < steps; ++t) {
       const double cycles = f * time_ms(t) * 1e-3 + phase;
-      v[static_cast<std::size_t>(t)] =
-          offset + A * (sine ? std::sin(kTwoPi * cycles) : 2.0 * (cycles - std::floor(cycles)) - 1.0);
+      const double u = cycles - std::floor(cycles);
+      const double saw = u < width ? 2.0 * u / width - 1.0 : 1.0 - 2.0 * (u - width) / (1.0 - width);
+      v[static_cast<std::size_t>(t)] = offset + A * (sine ? std::sin(kTwoPi * cycles) : saw);
     }
     s.names_ = {"x"};
-    s.description_ = fmt::format("{} {} Hz, amplitude {}", s.shape_, f, A);
+    s.description_ =
+        sine ? fmt::format("sine {} Hz, amplitude {}", f, A)
+             : fmt::format("sawtooth {} Hz, amplitude {}, rising over {} of the period", f, A, width);
   } else if (s.shape_ == "sine_product") {
     n.allow_only({"kind", "shape", "amplitude", "frequencies_hz", "offset"});
     const double A = n.number_or("amplitude", 1.0);

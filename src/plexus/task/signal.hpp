@@ -3,7 +3,8 @@
 // file it is read from), so every rank computes the same values. Read from `[task]` with
 // `kind = "signal"`:
 //   shape = "sine"          amplitude, frequency_hz, phase_deg, offset
-//   shape = "sawtooth"      amplitude, frequency_hz, phase_deg, offset (rising ramp -A .. A)
+//   shape = "sawtooth"      amplitude, frequency_hz, phase_deg, offset, width (rises from -A to A
+//                           over `width` of the period, falls over the rest: 1 a ramp, 0.5 a triangle)
 //   shape = "sine_product"  amplitude, frequencies_hz = [f1, f2, ...], offset: A prod sin(2 pi f_i t)
 //   shape = "van_der_pol"   mu (0.3 harmonic, 5 relaxation), time_scale_ms, amplitude, components
 //   shape = "lorenz"        sigma, rho, beta, time_scale_ms, amplitude, z_offset, components
