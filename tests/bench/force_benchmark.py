@@ -46,6 +46,10 @@ def run_plexus(args, ranks, seed, out):
         cmd = [args.mpiexec, "-n", str(ranks), "--oversubscribe", "--bind-to", "none"] + cmd
     env = dict(os.environ, OMP_WAIT_POLICY="passive", OMPI_ALLOW_RUN_AS_ROOT="1",
                OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    if args.yield_when_idle:
+        # Ranks waiting in the per-step spike exchange yield the core instead of spinning: on a
+        # machine with more runnable processes than cores, spinning ranks starve the rank they wait for.
+        env["OMPI_MCA_mpi_yield_when_idle"] = "1"
     t0 = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - t0
@@ -108,6 +112,8 @@ def main():
     ap.add_argument("--always-mpiexec", action="store_true", help="start 1-rank runs under mpiexec too")
     ap.add_argument("--model", default=os.path.join(REPO_ROOT, "models", "force_lif_sine.toml"))
     ap.add_argument("--peer-python", default="/usr/bin/python3")
+    ap.add_argument("--yield-when-idle", action="store_true",
+                    help="let waiting MPI ranks yield the core (use on a shared, overloaded machine)")
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
     ranks = [int(x) for x in args.ranks.split(",") if x]
@@ -148,7 +154,8 @@ def main():
     header = ("implementation", "wall s: median [min, max]", "CPU s: median [min, max]", "wall s / simulated s",
               "last-second RMS (worst)", "min window correlation", "runs")
     if args.markdown:
-        print(f"FORCE LIF benchmark, {time.strftime('%Y-%m-%d')}, {cpu_name()} ({os.cpu_count()} CPUs); load average "
+        print(f"FORCE benchmark ({os.path.basename(args.model)}), {time.strftime('%Y-%m-%d')}, {cpu_name()} "
+              f"({os.cpu_count()} CPUs); load average "
               f"{load0[0]:.1f} at the start, {load1[0]:.1f} at the end.\n")
         print("| " + " | ".join(header) + " |")
         print("|" + "---|" * len(header))

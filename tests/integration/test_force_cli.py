@@ -13,51 +13,51 @@ from common import Checker, mpi_command, parse_args, run
 args = parse_args()
 c = Checker()
 model = os.path.join(args.source_dir, "models", "force_lif_sine.toml")
-# 300 neurons (weight std G / (p sqrt N) for G = 0.04), 100 ms before, 300 ms of, 200 ms after training.
+# 300 neurons (weight std G / (p sqrt N) for G = 0.04), 50 ms before, 200 ms of, 100 ms after training.
 network = ["--set", "populations.reservoir.size=300", "--set", "projections.static.weight.std=0.0230940108"]
-small = network + ["--set", "train.before_ms=100", "--set", "train.train_ms=300", "--set", "train.test_ms=200",
-                   "--set", "train.window_ms=100", "--set", "train.raster_ms=50"]
+small = network + ["--set", "train.before_ms=50", "--set", "train.train_ms=200", "--set", "train.test_ms=100",
+                   "--set", "train.window_ms=50", "--set", "train.raster_ms=25"]
 out = os.path.join(args.work_dir, "force.h5")
 r = run(mpi_command(args, 2, "train", model, "-o", out, *small))
-c.check("[plexus] t = 0.10 / 0.60 s (before training)" in r.stderr, "a progress line at the end of each phase")
-c.check("[plexus] t = 0.40 / 0.60 s (training)" in r.stderr, "progress: training")
-for needle in ("FORCE training 'force_lif_sine', 300 neurons; 2 rank(s)", "120 RLS updates",
-               "RMS error", "test windows of 100 ms", "worst window: correlation", "rates:"):
+c.check("[plexus] t = 0.05 / 0.35 s (before training)" in r.stderr, "a progress line at the end of each phase")
+c.check("[plexus] t = 0.25 / 0.35 s (training)" in r.stderr, "progress: training")
+for needle in ("FORCE training 'force_lif_sine', 300 neurons; 2 rank(s)", "80 RLS updates",
+               "RMS error", "test windows of 50 ms", "worst window: correlation", "rates:"):
     c.check(needle in r.stdout, f"summary mentions {needle!r}")
 
 with h5py.File(out, "r") as f:
     m, g = f["metadata"], f["force"]
     c.check(m.attrs["rule"] == "force" and m.attrs["ranks"] == 2, "metadata: rule and ranks")
     c.check("wall_time_s" in m.attrs and m["cpu_seconds"].shape == (2,), "metadata: wall time, CPU per rank")
-    c.check(g["trace/output"].shape == (600, 1) and g["trace/target"].shape == (600, 1), "traces every ms")
+    c.check(g["trace/output"].shape == (350, 1) and g["trace/target"].shape == (350, 1), "traces every ms")
     t = g["trace/times_ms"][()]
-    c.check(t[0] == 1.0 and t[-1] == 600.0, "trace times are the ends of the 1-ms intervals")
+    c.check(t[0] == 1.0 and t[-1] == 350.0, "trace times are the ends of the 1-ms intervals")
     target = g["trace/target"][:, 0]
     c.check(np.allclose(target, np.sin(2 * np.pi * 5.0 * t * 1e-3), atol=1e-12), "the target is the 5 Hz sine")
     out_trace = g["trace/output"][:, 0]
-    c.check(np.all(out_trace[:100] == 0.0) and np.any(out_trace[100:] != 0.0),
+    c.check(np.all(out_trace[:50] == 0.0) and np.any(out_trace[50:] != 0.0),
             "the output is zero before training (decoders zero) and not after")
     c.check(g["decoders"].shape == (300, 1) and g["encoders"].shape == (300, 1), "encoders and decoders")
     enc = g["encoders"][:, 0]
     c.check(np.all(np.abs(enc) <= 10.0) and enc.std() > 3.0, "encoders are Q U(-1, 1) with Q = 10")
-    c.check(g["metrics/correlation"].shape == (2, 1) and g["metrics/window_start_ms"][()].tolist() == [400.0, 500.0],
-            "two 100-ms test windows")
+    c.check(g["metrics/correlation"].shape == (2, 1) and g["metrics/window_start_ms"][()].tolist() == [250.0, 300.0],
+            "two 50-ms test windows")
     c.check(g["rates/per_neuron_hz"].shape == (300, 3), "rates per neuron and phase")
     rates = g["rates/mean_hz"][()]
     c.check(np.all(rates > 5.0), f"the reservoir is active in every phase ({rates})")
     window = g["spikes/before"].attrs
-    c.check(window["start_ms"] == 50.0 and window["stop_ms"] == 100.0, "raster window before training")
+    c.check(window["start_ms"] == 25.0 and window["stop_ms"] == 50.0, "raster window before training")
     before = g["spikes/before/reservoir"]
     tb, ib = before["timestamps"][()], before["node_ids"][()]
-    c.check(len(tb) > 100 and tb.min() >= 50.0 and tb.max() < 100.0, f"raster before training: {len(tb)} spikes")
-    c.check(g["spikes/after/reservoir/timestamps"].shape[0] > 100, "raster after training")
+    c.check(len(tb) > 50 and tb.min() >= 25.0 and tb.max() < 50.0, f"raster before training: {len(tb)} spikes")
+    c.check(g["spikes/after/reservoir/timestamps"].shape[0] > 50, "raster after training")
 
 # `plexus run` of the same model is the phase before training: no feedback while the decoders are zero.
 ran = os.path.join(args.work_dir, "run.h5")
-run(mpi_command(args, 2, "run", model, "-o", ran, "-q", "--set", "run.duration_ms=100", *network))
+run(mpi_command(args, 2, "run", model, "-o", ran, "-q", "--set", "run.duration_ms=50", *network))
 with h5py.File(ran, "r") as f:
     t, i = f["spikes/reservoir/timestamps"][()], f["spikes/reservoir/node_ids"][()]
-    keep = t >= 50.0
+    keep = t >= 25.0
     c.check(np.array_equal(t[keep], tb) and np.array_equal(i[keep], ib),
             "plexus run gives the same spikes as the untrained phase of plexus train")
 

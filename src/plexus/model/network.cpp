@@ -222,8 +222,8 @@ Network Network::from_config(Config config) {
       spec.zero_mean_rows = pr.boolean_or("zero_mean_rows", false);
       if (spec.zero_mean_rows && src.dale != Dale::None)
         pr.at("zero_mean_rows")
-            .fail(fmt::format("population '{}' follows Dale's law: its weights cannot be shifted to zero mean",
-                              src.name));
+            .fail(fmt::format(
+                "population '{}' follows Dale's law: its weights cannot be shifted to zero mean", src.name));
       net.projections.push_back(std::move(spec));
     }
   }
