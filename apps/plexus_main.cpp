@@ -28,6 +28,7 @@
 #include "plexus/sim/trainer.hpp"
 #include "train_tempotron.hpp"
 #include "train_equilibrium.hpp"
+#include "train_force.hpp"
 
 namespace {
 
@@ -126,6 +127,8 @@ int train(const RunArgs& a, comm::Communicator& comm) {
     return app::train_tempotron(net, comm, {a.model, a.output, a.threads, a.quiet});
   if (sim::uses_equilibrium_rule(net))
     return app::train_equilibrium(net, {a.output, a.threads, a.quiet}, comm);
+  if (net.train->has("rule") && net.train->at("rule").is_string() && net.train->string("rule") == "force")
+    return app::train_force(net, {a.output, a.threads, a.quiet}, comm);
   sim::TrainOptions opt;
   opt.threads = a.threads > 0 ? a.threads : 1;
   if (a.threads <= 0 && std::getenv("OMP_NUM_THREADS")) opt.threads = omp_get_max_threads();

@@ -21,6 +21,11 @@ SMOKE = {
     "fashion_plasticity": ["train.epochs=1", "train.hidden=64", "task.train_samples=200",
                            "task.validation_samples=100", "task.test_samples=100"],
 }
+# FORCE models: 10 ms of each phase, 200 neurons (P is N x N).
+FORCE_SMOKE = ["train.before_ms=10", "train.train_ms=10", "train.test_ms=10", "populations.reservoir.size=200"]
+for _name in ("force_lif_sine", "force_izhikevich_sine", "force_izhikevich_vanderpol", "force_izhikevich_relaxation",
+              "force_izhikevich_lorenz", "force_izhikevich_sawtooth", "force_izhikevich_sine_product", "force_lif_trace"):
+    SMOKE[_name] = FORCE_SMOKE
 
 args = parse_args()
 c = Checker()

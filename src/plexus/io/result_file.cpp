@@ -161,9 +161,12 @@ void ResultFile::write_replicated(const std::string& path, std::span<const T> va
   auto ds = h5::dataset(H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(), space.id(),
                                    H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                         path);
+  // An empty dataset has no storage; a collective write into it fails in parallel HDF5. Every rank
+  // has the same n, so all skip it alike.
+  if (n == 0) return;
   auto fspace = h5::dataspace(H5Dget_space(ds.id()));
   auto mspace = h5::dataspace(H5Screate_simple(1, &n, nullptr));
-  if (comm_.rank() != 0 || n == 0) {
+  if (comm_.rank() != 0) {
     H5Sselect_none(fspace.id());
     H5Sselect_none(mspace.id());
   }

@@ -156,7 +156,7 @@ Network Network::from_config(Config config) {
       check_name(pr, name);
       if (!pr.is_table()) pr.fail("expected a table describing the projection");
       pr.allow_only({"source", "target", "rule", "p", "indegree", "autapses", "multapses", "file", "weight",
-                     "delay_ms", "receptor", "plasticity"});
+                     "delay_ms", "receptor", "plasticity", "zero_mean_rows"});
       ProjectionSpec spec;
       spec.index = static_cast<int>(net.projections.size());
       spec.name = name;
@@ -219,6 +219,12 @@ Network Network::from_config(Config config) {
       }
       if (auto r = pr.find("receptor")) spec.receptor = r->as_string();
       spec.plasticity = pr.find("plasticity");
+      // Each target's incoming weights shifted to zero mean (the FORCE LIF networks' static part).
+      spec.zero_mean_rows = pr.boolean_or("zero_mean_rows", false);
+      if (spec.zero_mean_rows && src.dale != Dale::None)
+        pr.at("zero_mean_rows")
+            .fail(fmt::format(
+                "population '{}' follows Dale's law: its weights cannot be shifted to zero mean", src.name));
       net.projections.push_back(std::move(spec));
     }
   }

@@ -44,6 +44,7 @@ struct ProjectionSpec {
   std::optional<Distribution> delay_ms;  // unset: taken from the file
   std::string receptor;                  // empty: the target model's default receptor
   std::optional<Node> plasticity;        // plasticity rule and parameters (read by the synapse module)
+  bool zero_mean_rows = false;           // shift each target's incoming weights to zero mean
   Node node;
 };
 

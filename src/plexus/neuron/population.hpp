@@ -13,6 +13,7 @@
 
 #include "plexus/core/types.hpp"
 #include "plexus/model/network.hpp"
+#include "plexus/neuron/double_exponential.hpp"
 #include "plexus/partition/partition.hpp"
 
 namespace plexus::neuron {
@@ -96,6 +97,11 @@ class Population {
   // Learning-form models (lif, alif) and readouts describe themselves to learning rules; others
   // return nothing and cannot be trained.
   virtual std::optional<LearningView> learning_view() const { return std::nullopt; }
+
+  // Models whose synaptic input is double-exponentially filtered (lif_force, izhikevich with
+  // synapse = "double_exponential") give their filter, so that FORCE decodes the network's spikes
+  // through the same kernel (learning/force.hpp); others return nothing.
+  virtual std::optional<DoubleExponential> synaptic_filter() const { return std::nullopt; }
 
  protected:
   explicit Population(std::size_t n) : n_(n) {}

@@ -31,7 +31,10 @@
 //   7 learn    (training only) the master thread forms what every thread needs from the readouts
 //              and this step's spikes (errors, presynaptic traces); then every thread advances the
 //              eligibility traces and gradients of its own synapses. After 6, because a learning
-//              signal must be known before the traces it multiplies; see sim/trainer.cpp.
+//              signal must be known before the traces it multiplies; see sim/trainer.cpp. FORCE
+//              (sim/force_trainer.cpp) uses the same two parts: serially, the decoded output of
+//              this step's spikes; in parallel, rows of P r and the feedback current, which phase 3
+//              of the next step reads (so it must be written after 3 and before the next 3).
 //   8 record   spikes (master thread), samples (each thread, own neurons); collective flushes to
 //              the result file every flush interval, and weight snapshots, at step boundaries only.
 // Checkpoints (later) are taken between steps only, when all of the above is complete.

@@ -78,6 +78,7 @@ class Simulation {
 
  private:
   friend class Trainer;
+  friend class ForceTrainer;
   std::unique_ptr<Impl> impl_;
 };
 

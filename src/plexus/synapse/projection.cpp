@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -88,15 +89,18 @@ Projection Projection::build(const BuildSpec& b) {
     blk.weight.resize(n);
     if (!p.constant_delay_) blk.delay.resize(n);
     std::vector<std::uint32_t> cursor(blk.offset.begin(), blk.offset.end() - 1);
+    std::vector<std::pair<std::uint32_t, double>> row;  // zero_mean_rows: (slot, weight) of one target
     for (Gid j = blk.targets.begin; j < blk.targets.end; ++j) {
       const Gid t = b.target_first_local + j;  // population-local target id
       rng::Stream ws(b.seed, rng::Purpose::Weight, static_cast<std::uint64_t>(spec.index), t);
       rng::Stream ds(b.seed, rng::Purpose::Delay, static_cast<std::uint64_t>(spec.index), t);
       std::uint64_t entry = b.list ? b.list->row_begin[t] : 0;
+      row.clear();
       model::for_each_source(spec, b.seed, b.n_source, t, b.list, [&](Gid s) {
         const std::uint32_t k = cursor[s]++;
         blk.target[k] = j;
         const double w = file_weights ? b.list->weight[entry] : spec.weight->sample(ws);
+        if (spec.zero_mean_rows) row.emplace_back(k, w);
         blk.weight[k] = static_cast<Weight>(signed_weight(w, b.sign));
         if (!p.constant_delay_) {
           const double d = file_delays ? b.list->delay_ms[entry] : spec.delay_ms->sample(ds);
@@ -107,6 +111,12 @@ Projection Projection::build(const BuildSpec& b) {
         }
         ++entry;
       });
+      if (!row.empty()) {  // the mean in source order, so it does not depend on the partition
+        double sum = 0.0;
+        for (const auto& [k, w] : row) sum += w;
+        const double mean = sum / static_cast<double>(row.size());
+        for (const auto& [k, w] : row) blk.weight[k] = static_cast<Weight>(w - mean);
+      }
     }
   }
   if (!p.constant_delay_ && p.count() == 0)
