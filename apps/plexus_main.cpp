@@ -1,6 +1,9 @@
 // plexus: command-line front end.
 //   plexus run MODEL.toml [-o FILE.h5] [--threads N] [--set key=value]...   (under mpiexec -n R)
 //   plexus train MODEL.toml [-o FILE.h5] [--threads N] [--set key=value]...  (under mpiexec -n R)
+//   plexus run MODEL.toml --checkpoint-dir DIR [--checkpoint-every 100ms|2s|30min|1h] [--checkpoint-keep K]
+//   plexus resume DIR [--threads N]                                            (under mpiexec -n M)
+//   plexus scale-test MODEL.toml --neurons N [--keep indegree|p] [--dry-run-ranks R]
 //   plexus inspect FILE.h5
 //   plexus models
 // Exit codes: 0 success, 1 the run failed, 2 bad model file, input file or command line.
@@ -8,14 +11,17 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "plexus/checkpoint/checkpoint.hpp"
 #include "plexus/comm/communicator.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/core/memory.hpp"
@@ -39,7 +45,46 @@ struct RunArgs {
   bool quiet = false;
   int dry_ranks = 0;
   int dry_rank = 0;
+  // Checkpoints (run and resume).
+  std::string checkpoint_dir;
+  std::string checkpoint_every;
+  int checkpoint_keep = 0;  // 0: default (2, or as the checkpoint says)
 };
+
+int threads_of(const RunArgs& a) {
+  if (a.threads > 0) return a.threads;
+  return std::getenv("OMP_NUM_THREADS") ? omp_get_max_threads() : 1;
+}
+
+// --checkpoint-every: simulated time ("100ms", "2s") or wall-clock time ("30min", "1h").
+void parse_checkpoint_every(const std::string& text, double dt_ms, sim::CheckpointOptions& c) {
+  if (text.empty()) return;
+  std::size_t used = 0;
+  double value = 0.0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  unit.erase(0, unit.find_first_not_of(' '));
+  const std::string forms = "give simulated time ('100ms', '2s') or wall-clock time ('30min', '1h')";
+  if (used == 0 || !(value > 0.0)) throw UserError(fmt::format("--checkpoint-every '{}': {}", text, forms));
+  c.every_text = text;
+  if (unit == "ms" || unit == "s") {
+    const double ms = unit == "s" ? value * 1e3 : value;
+    c.every_steps = std::max<Step>(1, static_cast<Step>(std::llround(ms / dt_ms)));
+  } else if (unit == "min" || unit == "h") {
+    c.every_wall_seconds = value * (unit == "h" ? 3600.0 : 60.0);
+  } else if (unit == "trials" || unit == "iterations") {
+    throw UserError(fmt::format("--checkpoint-every '{}': counts of {} apply to training, not to 'plexus run'", text, unit));
+  } else {
+    throw UserError(fmt::format("--checkpoint-every '{}': unknown unit '{}'; {}", text, unit, forms));
+  }
+}
+
+void print_run_summary(const sim::Simulation& simulation, const sim::Summary& s, const sim::Options& opt,
+                       comm::Communicator& comm);
 
 std::string describe_minmax(const std::vector<std::uint64_t>& v, bool bytes) {
   std::uint64_t lo = v.empty() ? 0 : v[0], hi = lo, sum = 0;
@@ -59,13 +104,28 @@ int run(const RunArgs& a, comm::Communicator& world) {
 
   const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
   sim::Options opt;
-  opt.threads = a.threads > 0 ? a.threads : 1;
-  if (a.threads <= 0 && std::getenv("OMP_NUM_THREADS")) opt.threads = omp_get_max_threads();
+  opt.threads = threads_of(a);
   opt.progress = root && !a.quiet;
   opt.log = &std::cerr;
   if (!dry)
     opt.output = a.output.empty() ? std::filesystem::path("results") / (net.name + ".h5")
                                   : std::filesystem::path(a.output);
+  if (!a.checkpoint_dir.empty()) {
+    if (dry) throw UserError("dry runs cannot write checkpoints (--checkpoint-dir)");
+    sim::CheckpointOptions c;
+    c.dir = a.checkpoint_dir;
+    c.keep = a.checkpoint_keep > 0 ? a.checkpoint_keep : 2;
+    parse_checkpoint_every(a.checkpoint_every, net.run.dt_ms, c);
+    // A new run must not prune (and so destroy) another run's checkpoints.
+    if (!checkpoint::list(c.dir).empty() || std::filesystem::exists(c.dir / "finished"))
+      throw UserError(fmt::format("'{}' already holds checkpoints of a run; continue it with 'plexus resume {}', or "
+                                  "give another --checkpoint-dir",
+                                  c.dir.string(), c.dir.string()));
+    opt.checkpoint = c;
+    checkpoint::install_stop_handlers();
+  } else if (!a.checkpoint_every.empty()) {
+    throw UserError("--checkpoint-every needs --checkpoint-dir");
+  }
 
   sim::Simulation simulation(net, comm, opt);
   {
@@ -77,41 +137,133 @@ int run(const RunArgs& a, comm::Communicator& world) {
           version::version(), version::git_hash(), net.name, net.total_neurons, s.synapses, comm.size(),
           dry ? fmt::format(" (dry run as rank {})", a.dry_rank) : "", opt.threads, s.build_seconds);
       if (opt.output) std::cout << fmt::format("writing {}\n", opt.output->string());
+      if (opt.checkpoint)
+        std::cout << fmt::format("checkpoints in {}{}\n", opt.checkpoint->dir.string(),
+                                 opt.checkpoint->every_text.empty() ? " (on SIGTERM/SIGUSR1 only)"
+                                                                    : " every " + opt.checkpoint->every_text);
       std::cout.flush();
     }
   }
   const auto s = simulation.run();
-  if (root) {
-    std::uint64_t total_spikes = 0;
-    for (const auto& p : s.populations) total_spikes += p.spikes;
+  print_run_summary(simulation, s, opt, comm);
+  return kExitOk;
+}
+
+void print_run_summary(const sim::Simulation& simulation, const sim::Summary& s, const sim::Options& opt,
+                       comm::Communicator& comm) {
+  const auto mem = simulation.memory();
+  if (comm.rank() != 0) return;
+  if (s.stopped) {
     std::cout << fmt::format(
-        "simulated {:.1f} ms in {:.2f} s wall ({:.3f} s per simulated second); {} spikes\n", s.simulated_ms,
-        s.wall_seconds, s.simulated_ms > 0 ? s.wall_seconds / (s.simulated_ms * 1e-3) : 0.0, total_spikes);
-    for (const auto& p : s.populations) {
-      if (!p.spiking) {
-        std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  (non-spiking)\n", p.name, p.model, p.size);
-        continue;
-      }
-      std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  {:>10} spikes  {:8.3f} Hz\n", p.name, p.model,
-                               p.size, p.spikes, p.rate_hz);
-    }
-    std::cout << fmt::format("peak memory per rank: {}\n", describe_minmax(s.peak_rss_bytes, true));
-    const auto mem = simulation.memory();
-    if (s.synapses > 0) {
-      std::uint64_t bytes = 0, local = 0;
-      for (auto b : s.synapse_bytes) bytes += b;
-      for (auto l : s.local_synapses) local += l;
-      std::cout << fmt::format("synapses per rank: {}; {:.2f} bytes per synapse\n",
-                               describe_minmax(s.local_synapses, false),
-                               local ? static_cast<double>(bytes) / static_cast<double>(local) : 0.0);
-    }
-    std::string parts;
-    for (const auto& [k, b] : mem.entries())
-      parts +=
-          fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, memory::human_bytes(static_cast<double>(b)));
-    std::cout << fmt::format("rank {} holds: {}\n", comm.rank(), parts);
-    if (opt.output) std::cout << fmt::format("wrote {}\n", opt.output->string());
+        "stopped on {} at t = {:.1f} ms after writing checkpoint {}\nresume with: plexus resume {}   (under "
+        "mpiexec/srun with any number of ranks)\n",
+        checkpoint::signal_name(s.stop_signal), s.simulated_ms, s.last_checkpoint.string(),
+        opt.checkpoint->dir.string());
+    std::cout.flush();
+    return;
   }
+  std::uint64_t total_spikes = 0;
+  for (const auto& p : s.populations) total_spikes += p.spikes;
+  std::cout << fmt::format(
+      "simulated {:.1f} ms in {:.2f} s wall ({:.3f} s per simulated second); {} spikes\n", s.simulated_ms,
+      s.wall_seconds, s.simulated_ms > 0 ? s.wall_seconds / (s.simulated_ms * 1e-3) : 0.0, total_spikes);
+  for (const auto& p : s.populations) {
+    if (!p.spiking) {
+      std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  (non-spiking)\n", p.name, p.model, p.size);
+      continue;
+    }
+    std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  {:>10} spikes  {:8.3f} Hz\n", p.name, p.model,
+                             p.size, p.spikes, p.rate_hz);
+  }
+  std::cout << fmt::format("peak memory per rank: {}\n", describe_minmax(s.peak_rss_bytes, true));
+  if (s.synapses > 0) {
+    std::uint64_t bytes = 0, local = 0;
+    for (auto b : s.synapse_bytes) bytes += b;
+    for (auto l : s.local_synapses) local += l;
+    std::cout << fmt::format("synapses per rank: {}; {:.2f} bytes per synapse\n",
+                             describe_minmax(s.local_synapses, false),
+                             local ? static_cast<double>(bytes) / static_cast<double>(local) : 0.0);
+  }
+  std::string parts;
+  for (const auto& [k, b] : mem.entries())
+    parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, memory::human_bytes(static_cast<double>(b)));
+  std::cout << fmt::format("rank {} holds: {}\n", comm.rank(), parts);
+  if (opt.output) std::cout << fmt::format("wrote {}\n", opt.output->string());
+}
+
+// plexus resume PATH: continues a run from its newest checkpoint (or the one named), on any number
+// of ranks and threads, appending to the same result file.
+int resume(const RunArgs& a, comm::Communicator& comm) {
+  const bool root = comm.rank() == 0;
+  const std::filesystem::path given = a.model;  // the checkpoint path
+  std::string located, error;
+  if (root) {
+    try {
+      if (std::filesystem::exists(given / "finished")) {
+        std::ifstream in(given / "finished");
+        std::string result;
+        std::getline(in, result);
+        located = "finished:" + result;
+      } else {
+        located = checkpoint::locate(given).string();
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  comm.broadcast(error, 0);
+  if (!error.empty()) throw UserError(error);
+  comm.broadcast(located, 0);
+  if (located.rfind("finished:", 0) == 0) {
+    if (root) std::cout << fmt::format("the run in {} has finished; its result is {}\n", given.string(), located.substr(9));
+    return kExitOk;
+  }
+  const std::filesystem::path ckpt = located;
+  checkpoint::Snapshot snapshot(ckpt, comm);
+  const auto& m = snapshot.manifest();
+  if (m.command != "run")
+    throw UserError(fmt::format("checkpoint '{}' was written by 'plexus {}'; 'plexus resume' continues plain runs",
+                                ckpt.string(), m.command));
+  if (m.plexus_version != version::version())
+    throw UserError(fmt::format("checkpoint '{}' was written by Plexus {}; this is Plexus {}", ckpt.string(),
+                                m.plexus_version, version::version()));
+  if (root && m.git_hash != version::git_hash())
+    std::cerr << fmt::format("plexus: warning: checkpoint written by build {}, this is build {}; the result may "
+                             "differ in the last bits from an uninterrupted run\n",
+                             m.git_hash, version::git_hash());
+  auto config = model::Config::parse(m.config_toml, m.config_source);
+  config.set_base_dir(m.config_base_dir);
+  const model::Network net = model::Network::from_config(config);
+  if (net.run.steps != m.total_steps || checkpoint::config_hash(net.config.to_toml()) != m.config_hash)
+    throw UserError(fmt::format("checkpoint '{}' is mismatched: its config does not reproduce its network", ckpt.string()));
+
+  sim::Options opt;
+  opt.threads = threads_of(a);
+  opt.progress = root && !a.quiet;
+  opt.log = &std::cerr;
+  if (!m.result_file.empty()) opt.output = std::filesystem::path(m.result_file);
+  sim::CheckpointOptions c;
+  c.dir = ckpt.parent_path();
+  const auto keep = m.integers.find("run/checkpoint_keep");
+  c.keep = a.checkpoint_keep > 0 ? a.checkpoint_keep : keep != m.integers.end() ? static_cast<int>(keep->second) : 2;
+  const auto every = m.texts.find("run/checkpoint_every");
+  parse_checkpoint_every(!a.checkpoint_every.empty() ? a.checkpoint_every : every != m.texts.end() ? every->second : "",
+                         net.run.dt_ms, c);
+  opt.checkpoint = c;
+  opt.resume = &snapshot;
+  checkpoint::install_stop_handlers();
+
+  sim::Simulation simulation(net, comm, opt);
+  if (root) {
+    std::cout << fmt::format(
+        "plexus {} ({}): resuming '{}' from {} at t = {:.1f} ms (written on {} rank(s)); {} rank(s) x {} thread(s)\n",
+        version::version(), version::git_hash(), net.name, ckpt.string(), net.step_to_ms(m.step), m.ranks,
+        comm.size(), opt.threads);
+    if (opt.output) std::cout << fmt::format("appending to {}\n", opt.output->string());
+    std::cout.flush();
+  }
+  const auto s = simulation.run();
+  print_run_summary(simulation, s, opt, comm);
   return kExitOk;
 }
 
@@ -274,6 +426,25 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--dry-run-rank", ra.dry_rank, "Which rank to play in a dry run (default 0)")
       ->needs(dr)
       ->check(CLI::NonNegativeNumber);
+  auto* ckdir = run_cmd->add_option("--checkpoint-dir", ra.checkpoint_dir,
+                                    "Write checkpoints here (periodically with --checkpoint-every, and on SIGTERM/SIGUSR1)");
+  run_cmd->add_option("--checkpoint-every", ra.checkpoint_every,
+                      "Simulated time ('100ms', '2s') or wall-clock time ('30min', '1h') between checkpoints")
+      ->needs(ckdir);
+  run_cmd->add_option("--checkpoint-keep", ra.checkpoint_keep, "Newest checkpoints kept (default 2)")
+      ->needs(ckdir)
+      ->check(CLI::Range(1, 1000000));
+  RunArgs rsa;
+  auto* resume_cmd = app.add_subcommand(
+      "resume", "Continue a run from its newest checkpoint (under mpiexec -n M, any M), appending to its result file");
+  resume_cmd->add_option("checkpoint", rsa.model, "Checkpoint directory (--checkpoint-dir of the run) or one checkpoint")
+      ->required();
+  resume_cmd->add_option("--threads", rsa.threads, "OpenMP threads per rank (default 1, or OMP_NUM_THREADS)")
+      ->check(CLI::Range(1, 1024));
+  resume_cmd->add_option("--checkpoint-every", rsa.checkpoint_every, "Change the checkpoint interval");
+  resume_cmd->add_option("--checkpoint-keep", rsa.checkpoint_keep, "Change how many checkpoints are kept")
+      ->check(CLI::Range(1, 1000000));
+  resume_cmd->add_flag("-q,--quiet", rsa.quiet, "No progress line");
   RunArgs ta;
   auto* train_cmd =
       app.add_subcommand("train", "Train a model with its [train] rule on its [task] (under mpiexec -n R)");
@@ -306,6 +477,7 @@ int main(int argc, char** argv) {
         throw plexus::UserError("--dry-run-rank must be below --dry-run-ranks");
       return run(ra, *world);
     }
+    if (*resume_cmd) return resume(rsa, *world);
     if (*train_cmd) return train(ta, *world);
     if (*inspect_cmd) return root ? inspect(inspect_path) : plexus::kExitOk;
     if (*models_cmd) {

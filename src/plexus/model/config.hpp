@@ -32,6 +32,8 @@ class Config {
   std::string to_toml() const;
   // Directory that relative file names in the model are resolved against.
   const std::filesystem::path& base_dir() const { return base_dir_; }
+  // A config read back from text (a checkpoint) keeps resolving names against its file's directory.
+  void set_base_dir(std::filesystem::path dir) { base_dir_ = std::move(dir); }
   const std::string& source_name() const { return source_name_; }
   std::filesystem::path resolve_path(const std::string& p) const;
 

@@ -75,6 +75,9 @@ class Izhikevich final : public Population {
               double* spikes) override {
     kernel(p_, b, e, v_.data(), u_.data(), s_.data(), in[0], i_ext, spikes);
   }
+  std::vector<StateArray> state() override {
+    return {{"v", std::span(v_)}, {"u", std::span(u_)}, {"I_syn", std::span(s_)}};
+  }
   std::size_t state_bytes() const override { return 3 * n_ * sizeof(double); }
 
  private:
