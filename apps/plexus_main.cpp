@@ -49,6 +49,7 @@ struct RunArgs {
   std::string checkpoint_dir;
   std::string checkpoint_every;
   int checkpoint_keep = 0;  // 0: default (2, or as the checkpoint says)
+  double stop_at_ms = -1.0;
 };
 
 int threads_of(const RunArgs& a) {
@@ -116,6 +117,7 @@ int run(const RunArgs& a, comm::Communicator& world) {
     c.dir = a.checkpoint_dir;
     c.keep = a.checkpoint_keep > 0 ? a.checkpoint_keep : 2;
     parse_checkpoint_every(a.checkpoint_every, net.run.dt_ms, c);
+    if (a.stop_at_ms > 0) c.stop_at_step = net.ms_to_steps(a.stop_at_ms);
     // A new run must not prune (and so destroy) another run's checkpoints.
     if (!checkpoint::list(c.dir).empty() || std::filesystem::exists(c.dir / "finished"))
       throw UserError(fmt::format("'{}' already holds checkpoints of a run; continue it with 'plexus resume {}', or "
@@ -155,10 +157,10 @@ void print_run_summary(const sim::Simulation& simulation, const sim::Summary& s,
   if (comm.rank() != 0) return;
   if (s.stopped) {
     std::cout << fmt::format(
-        "stopped on {} at t = {:.1f} ms after writing checkpoint {}\nresume with: plexus resume {}   (under "
+        "stopped {} at t = {:.1f} ms after writing checkpoint {}\nresume with: plexus resume {}   (under "
         "mpiexec/srun with any number of ranks)\n",
-        checkpoint::signal_name(s.stop_signal), s.simulated_ms, s.last_checkpoint.string(),
-        opt.checkpoint->dir.string());
+        s.stop_signal ? std::string("on ") + checkpoint::signal_name(s.stop_signal) : std::string("as asked"),
+        s.simulated_ms, s.last_checkpoint.string(), opt.checkpoint->dir.string());
     std::cout.flush();
     return;
   }
@@ -249,6 +251,7 @@ int resume(const RunArgs& a, comm::Communicator& comm) {
   const auto every = m.texts.find("run/checkpoint_every");
   parse_checkpoint_every(!a.checkpoint_every.empty() ? a.checkpoint_every : every != m.texts.end() ? every->second : "",
                          net.run.dt_ms, c);
+  if (a.stop_at_ms > 0) c.stop_at_step = net.ms_to_steps(a.stop_at_ms);
   opt.checkpoint = c;
   opt.resume = &snapshot;
   checkpoint::install_stop_handlers();
@@ -434,6 +437,9 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--checkpoint-keep", ra.checkpoint_keep, "Newest checkpoints kept (default 2)")
       ->needs(ckdir)
       ->check(CLI::Range(1, 1000000));
+  run_cmd->add_option("--stop-at-ms", ra.stop_at_ms, "Checkpoint and stop at this simulated time (as on SIGUSR1)")
+      ->needs(ckdir)
+      ->check(CLI::PositiveNumber);
   RunArgs rsa;
   auto* resume_cmd = app.add_subcommand(
       "resume", "Continue a run from its newest checkpoint (under mpiexec -n M, any M), appending to its result file");
@@ -445,6 +451,8 @@ int main(int argc, char** argv) {
   resume_cmd->add_option("--checkpoint-keep", rsa.checkpoint_keep, "Change how many checkpoints are kept")
       ->check(CLI::Range(1, 1000000));
   resume_cmd->add_flag("-q,--quiet", rsa.quiet, "No progress line");
+  resume_cmd->add_option("--stop-at-ms", rsa.stop_at_ms, "Checkpoint and stop again at this simulated time")
+      ->check(CLI::PositiveNumber);
   RunArgs ta;
   auto* train_cmd =
       app.add_subcommand("train", "Train a model with its [train] rule on its [task] (under mpiexec -n R)");

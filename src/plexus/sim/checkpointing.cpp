@@ -197,7 +197,8 @@ void Simulation::Impl::run_with_checkpoints() {
   Step next_sim = c.every_steps > 0 ? (t / c.every_steps + 1) * c.every_steps : kNever;
   auto last_wall = Clock::now();
   while (t < end) {
-    const Step chunk = std::min({end, (t / poll + 1) * poll, next_sim});
+    const Step stop_at = c.stop_at_step > t ? c.stop_at_step : kNever;
+    const Step chunk = std::min({end, (t / poll + 1) * poll, next_sim, stop_at});
     step_range(chunk, chunk == end);
     if (t >= end) break;
     // All ranks agree on what to do at this step boundary: the first rank's stop signal, rank 0's
@@ -212,13 +213,17 @@ void Simulation::Impl::run_with_checkpoints() {
       wall = wall || (v & 1);
     }
     const bool sim_due = t == next_sim;
+    const bool stop_here = t == stop_at;
     if (sim_due) next_sim += c.every_steps;
-    if (sim_due || wall || sig) {
-      const std::string reason = sig ? checkpoint::signal_name(sig) : sim_due ? "every " + c.every_text : "wall clock";
+    if (sim_due || wall || sig || stop_here) {
+      const std::string reason = sig         ? checkpoint::signal_name(sig)
+                                 : stop_here ? "--stop-at-ms"
+                                 : sim_due   ? "every " + c.every_text
+                                             : "wall clock";
       agree(comm, [&] { write_checkpoint(reason); });
       last_wall = Clock::now();
     }
-    if (sig) {
+    if (sig || stop_here) {
       stopped = true;
       stop_signal = sig;
       return;

@@ -24,6 +24,8 @@ struct CheckpointOptions {
   double every_wall_seconds = 0.0;  // 0: not by wall-clock time
   std::string every_text;           // as the user gave it, kept in the checkpoint for `resume`
   int keep = 2;                     // newest checkpoints kept
+  // Checkpoint and stop at this step, as on a stop signal (-1: never); for splitting a run by hand.
+  Step stop_at_step = -1;
   // Steps between the (collective) checks for stop signals and wall-clock checkpoints.
   Step poll_steps = 10;
   std::string command = "run";  // recorded in the checkpoint: which command resumes it
