@@ -233,17 +233,19 @@ int resume(const RunArgs& a, comm::Communicator& comm) {
     std::cerr << fmt::format("plexus: warning: checkpoint written by build {}, this is build {}; the result may "
                              "differ in the last bits from an uninterrupted run\n",
                              m.git_hash, version::git_hash());
-  auto config = model::Config::parse(m.config_toml, m.config_source);
+  auto config = model::Config::parse(m.config_text, m.config_source, m.config_overrides);
   config.set_base_dir(m.config_base_dir);
   const model::Network net = model::Network::from_config(config);
-  if (net.run.steps != m.total_steps || checkpoint::config_hash(net.config.to_toml()) != m.config_hash)
+  if (net.run.steps != m.total_steps || net.config.to_toml() != m.config_toml)
     throw UserError(fmt::format("checkpoint '{}' is mismatched: its config does not reproduce its network", ckpt.string()));
 
   sim::Options opt;
   opt.threads = threads_of(a);
   opt.progress = root && !a.quiet;
   opt.log = &std::cerr;
-  if (!m.result_file.empty()) opt.output = std::filesystem::path(m.result_file);
+  if (!m.result_file.empty()) opt.output = std::filesystem::path(a.output.empty() ? m.result_file : a.output);
+  if (m.result_file.empty() && !a.output.empty())
+    throw UserError("the checkpointed run wrote no result file; -o does not apply");
   sim::CheckpointOptions c;
   c.dir = ckpt.parent_path();
   const auto keep = m.integers.find("run/checkpoint_keep");
@@ -445,6 +447,8 @@ int main(int argc, char** argv) {
       "resume", "Continue a run from its newest checkpoint (under mpiexec -n M, any M), appending to its result file");
   resume_cmd->add_option("checkpoint", rsa.model, "Checkpoint directory (--checkpoint-dir of the run) or one checkpoint")
       ->required();
+  resume_cmd->add_option("-o,--output", rsa.output,
+                         "Result file to continue (its NAME.h5.partial must be there; default: the run's own)");
   resume_cmd->add_option("--threads", rsa.threads, "OpenMP threads per rank (default 1, or OMP_NUM_THREADS)")
       ->check(CLI::Range(1, 1024));
   resume_cmd->add_option("--checkpoint-every", rsa.checkpoint_every, "Change the checkpoint interval");
@@ -499,6 +503,8 @@ int main(int argc, char** argv) {
     return plexus::kExitUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "plexus: rank %d failed: %s\n", world->rank(), e.what());
+    // The other ranks may be waiting in a collective: end the job rather than hang.
+    if (world->size() > 1) env->abort(plexus::kExitFailure);
     return plexus::kExitFailure;
   }
   return plexus::kExitOk;

@@ -59,6 +59,19 @@ std::uint32_t crc_of(const void* data, std::size_t bytes) {
   return static_cast<std::uint32_t>(crc);
 }
 
+std::uint32_t crc_of_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw UserError(fmt::format("cannot read '{}'", p.string()));
+  std::vector<char> buf(std::size_t(4) << 20);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto n = in.gcount();
+    if (n > 0) crc = crc32(crc, reinterpret_cast<const Bytef*>(buf.data()), static_cast<uInt>(n));
+  }
+  return static_cast<std::uint32_t>(crc);
+}
+
 // CRC of the concatenation of every rank's part, in rank order (= id order), from the parts' CRCs.
 std::uint32_t combined_crc(comm::Communicator& comm, std::uint32_t local_crc, std::uint64_t local_bytes) {
   const auto crcs = comm.allgather(static_cast<std::uint64_t>(local_crc));
@@ -322,6 +335,7 @@ Written write(const fs::path& dir, int keep, Manifest m, comm::Communicator& com
       const fs::path state = fs::path(tmp) / kState;
       m.state_bytes = fs::file_size(state);
       fsync_path(state, false);
+      m.state_crc = crc_of_file(state);
       const fs::path man = fs::path(tmp) / kManifest;
       {
         std::ofstream o(man, std::ios::binary | std::ios::trunc);
@@ -368,6 +382,17 @@ Snapshot::Snapshot(const fs::path& checkpoint, comm::Communicator& comm) : path_
       if (size != manifest_.state_bytes)
         throw UserError(fmt::format("checkpoint '{}' is truncated or damaged: {} has {} bytes, {} were written",
                                     checkpoint.string(), kState, size, manifest_.state_bytes));
+      {
+        // A state file of another checkpoint (same size) is called what it is before the checksum.
+        auto self = comm::make_single();
+        io::ArrayReader f(state, *self);
+        if (f.attribute("config_hash") != fmt::format("{:016x}", manifest_.config_hash) ||
+            f.attribute("step") != std::to_string(manifest_.step))
+          throw UserError(fmt::format("checkpoint '{}' is mismatched: its {} belongs to another checkpoint",
+                                      checkpoint.string(), kState));
+      }
+      if (crc_of_file(state) != manifest_.state_crc)
+        throw UserError(fmt::format("checkpoint '{}' is damaged: {} fails its checksum", checkpoint.string(), kState));
       std::ostringstream body;
       {
         boost::archive::text_oarchive ar(body);

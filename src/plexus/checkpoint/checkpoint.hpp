@@ -69,8 +69,11 @@ struct Manifest {
   int ranks = 1, threads = 1;
   std::string command = "run";  // which command made it, and so which resumes it ("run", "train")
   std::string created_utc, reason;
-  // The run.
-  std::string model_name, config_toml, config_source, config_base_dir;
+  // The run. config_toml is the resolved config (what the header's hash covers); config_text and
+  // config_overrides are the model file and --set options as given, from which the network is
+  // built again exactly as in the first run.
+  std::string model_name, config_toml, config_source, config_base_dir, config_text;
+  std::vector<std::string> config_overrides;
   std::string result_file;  // final path (absolute) of the result file; empty: none
   std::int64_t total_steps = 0;
   // Structured state.
@@ -80,14 +83,16 @@ struct Manifest {
   // Bulk arrays in state.h5.
   std::vector<ArrayEntry> arrays;
   std::uint64_t state_bytes = 0;
+  std::uint32_t state_crc = 0;  // CRC-32 of the whole state file, every byte (checked by rank 0)
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
     ar & format_version & plexus_version & git_hash & config_hash & step & ranks & threads & command &
         created_utc & reason;
-    ar & model_name & config_toml & config_source & config_base_dir & result_file & total_steps;
+    ar & model_name & config_toml & config_source & config_base_dir & config_text & config_overrides & result_file &
+        total_steps;
     ar & integers & reals & texts;
-    ar & arrays & state_bytes;
+    ar & arrays & state_bytes & state_crc;
   }
 };
 

@@ -93,6 +93,9 @@ class Environment {
   bool mpi() const { return mpi_; }
   // A communicator over all processes of this job (single-process if MPI is not in use).
   std::unique_ptr<Communicator> world() const;
+  // Ends every rank of the job (MPI_Abort) after a failure that the others cannot know of; without
+  // it they would wait in the next collective for ever. Does nothing without MPI.
+  void abort(int code) const;
 
  private:
   bool mpi_ = false;

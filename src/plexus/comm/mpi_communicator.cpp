@@ -179,6 +179,10 @@ Environment::~Environment() {
   if (mpi_) MPI_Finalize();
 }
 
+void Environment::abort(int code) const {
+  if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
 std::unique_ptr<Communicator> Environment::world() const {
   if (mpi_) return std::make_unique<Mpi>();
   return make_single();

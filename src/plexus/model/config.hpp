@@ -28,6 +28,10 @@ class Config {
                       const std::vector<std::string>& overrides = {});
 
   Node root() const;
+  // The model file's text and the overrides as given: parsing them again gives the same network
+  // (the resolved TOML sorts tables by name, which would renumber projections and inputs).
+  const std::string& source_text() const;
+  const std::vector<std::string>& overrides() const;
   // The resolved configuration (file plus overrides) as TOML text, keys sorted.
   std::string to_toml() const;
   // Directory that relative file names in the model are resolved against.

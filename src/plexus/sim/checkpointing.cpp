@@ -173,6 +173,8 @@ checkpoint::Written Simulation::Impl::write_checkpoint(const std::string& reason
   m.model_name = net.name;
   m.config_toml = net.config.to_toml();
   m.config_source = net.config.source_name();
+  m.config_text = net.config.source_text();
+  m.config_overrides = net.config.overrides();
   m.config_base_dir = std::filesystem::absolute(net.config.base_dir()).string();
   m.result_file = file ? std::filesystem::absolute(file->final_path()).string() : std::string();
   m.total_steps = net.run.steps;
