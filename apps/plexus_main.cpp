@@ -272,6 +272,138 @@ int resume(const RunArgs& a, comm::Communicator& comm) {
   return kExitOk;
 }
 
+// plexus scale-test: builds the model at another size, runs a few hundred steps and reports, per rank
+// (min / mean / max), the bytes of each structure, peak memory, bytes per synapse and time per step;
+// under --dry-run-ranks R one process plays one rank of an R-rank run.
+struct ScaleArgs {
+  RunArgs run;
+  double neurons = 0;
+  std::string keep = "indegree";
+  int steps = 300;
+  std::string json;
+};
+
+int scale_test(const ScaleArgs& a, comm::Communicator& world) {
+  const bool root = world.rank() == 0;
+  std::unique_ptr<comm::Communicator> dry;
+  if (a.run.dry_ranks > 0) dry = comm::make_dry_run(a.run.dry_rank, a.run.dry_ranks);
+  comm::Communicator& comm = dry ? *dry : world;
+
+  // Scale the populations of ordinary neurons (not spike sources or readouts) to `neurons` in all,
+  // holding each projection's mean in-degree (p scaled by 1/f) or its connection probability
+  // (fixed in-degrees scaled by f).
+  const model::Network base = model::Network::from_config(model::Config::load(a.run.model, a.run.sets));
+  double scalable = 0;
+  for (const auto& p : base.populations) {
+    const auto* info = neuron::Registry::get().find(p.model);
+    if (info && info->phase == neuron::Phase::Update) scalable += p.size;
+  }
+  if (scalable <= 0) throw UserError(a.run.model + ": no population of ordinary neurons to scale");
+  const double f = a.neurons > 0 ? a.neurons / scalable : 1.0;
+  std::vector<std::string> sets = a.run.sets;
+  std::vector<bool> scaled(base.populations.size(), false);
+  for (const auto& p : base.populations) {
+    const auto* info = neuron::Registry::get().find(p.model);
+    if (!info || info->phase != neuron::Phase::Update) continue;
+    scaled[p.index] = true;
+    sets.push_back(fmt::format("populations.{}.size={}", p.name, std::max<long long>(1, std::llround(p.size * f))));
+  }
+  for (const auto& pr : base.projections) {
+    if (!scaled[pr.source]) continue;
+    if (pr.rule == model::ConnectRule::FixedProbability && a.keep == "indegree")
+      sets.push_back(fmt::format("projections.{}.p={:.17g}", pr.name, std::min(1.0, pr.p / f)));
+    if (pr.rule == model::ConnectRule::FixedIndegree && a.keep == "p")
+      sets.push_back(fmt::format("projections.{}.indegree={}", pr.name, std::max<long long>(1, std::llround(pr.indegree * f))));
+    if (pr.rule == model::ConnectRule::FromFile && f != 1.0)
+      throw UserError(fmt::format("projection '{}' is read from a file and cannot be scaled", pr.name));
+  }
+  const double dt = base.run.dt_ms;
+  sets.push_back(fmt::format("run.duration_ms={:.17g}", a.steps * dt));
+  const model::Network net = model::Network::from_config(model::Config::load(a.run.model, sets));
+
+  sim::Options opt;
+  opt.threads = threads_of(a.run);
+  opt.progress = false;
+  std::filesystem::path tmp;
+  if (!dry) {
+    // Record as the model says, into a file that is removed afterwards, so that recording buffers count.
+    std::string name = fmt::format("plexus-scale-{}", ::getpid());
+    comm.broadcast(name, 0);
+    tmp = std::filesystem::temp_directory_path() / (name + ".h5");
+    opt.output = tmp;
+  }
+  sim::Simulation simulation(net, comm, opt);
+  simulation.run_until(net.run.steps);
+  const auto mem = simulation.memory();  // before the end of the run releases the recording buffers
+  const auto s = simulation.run();
+  if (!tmp.empty() && root) std::filesystem::remove(tmp);
+
+  auto get = [&](const char* k) -> std::uint64_t {
+    auto it = mem.entries().find(k);
+    return it == mem.entries().end() ? 0 : static_cast<std::uint64_t>(it->second);
+  };
+  const auto& st = comm.stats();
+  const double steps = static_cast<double>(std::max<Step>(s.steps, 1));
+  const double exch = st.seconds / steps, total = s.wall_seconds / steps;
+  struct Row {
+    std::string name, unit;
+    std::vector<double> v;
+  };
+  auto per_rank = [&](double x) { return comm.allgather(x); };
+  std::vector<Row> rows = {
+      {"neuron state", "bytes", per_rank(static_cast<double>(get("neuron state")))},
+      {"synapses", "bytes", per_rank(static_cast<double>(get("synapses")))},
+      {"learning state", "bytes", per_rank(static_cast<double>(get("learning state")))},
+      {"delay buffers", "bytes", per_rank(static_cast<double>(get("delay buffers")))},
+      {"communication buffers", "bytes", per_rank(static_cast<double>(get("communication buffers")))},
+      {"HDF5 buffers (recorder)", "bytes", per_rank(static_cast<double>(get("recording buffers")))},
+      {"peak RSS", "bytes", per_rank(static_cast<double>(memory::peak_rss_bytes()))},
+      {"local synapses", "", per_rank(static_cast<double>(s.local_synapses[static_cast<std::size_t>(comm.rank())]))},
+      {"bytes per synapse", "",
+       per_rank(s.local_synapses[static_cast<std::size_t>(comm.rank())]
+                    ? static_cast<double>(get("synapses")) /
+                          static_cast<double>(s.local_synapses[static_cast<std::size_t>(comm.rank())])
+                    : 0.0)},
+      {"time per step: compute", "ms", per_rank(1e3 * std::max(0.0, total - exch))},
+      {"time per step: exchange", "ms", per_rank(1e3 * exch)},
+      {"spikes received per step", "", per_rank(static_cast<double>(st.spikes_received) / steps)},
+      {"bytes sent per step", "bytes", per_rank(static_cast<double>(st.bytes_sent) / steps)},
+      {"bytes received per step", "bytes", per_rank(static_cast<double>(st.bytes_received) / steps)},
+  };
+  if (!root) return kExitOk;
+  std::cout << fmt::format(
+      "scale test: model '{}', {} neurons ({} x the file's ordinary neurons, {} held), {} synapses; {} rank(s){} x {} "
+      "thread(s); {} steps of {} ms\n",
+      net.name, net.total_neurons, fmt::format("{:.4g}", f), a.keep == "p" ? "connection probability" : "mean in-degree",
+      s.synapses, comm.size(), dry ? fmt::format(" (dry run: this process is rank {})", a.run.dry_rank) : "", opt.threads,
+      s.steps, dt);
+  std::cout << fmt::format("{:<26} {:>14} {:>14} {:>14}\n", "per rank", "min", "mean", "max");
+  for (const auto& r : rows) {
+    double lo = r.v[0], hi = r.v[0], sum = 0;
+    for (double x : r.v) lo = std::min(lo, x), hi = std::max(hi, x), sum += x;
+    const double mean = sum / static_cast<double>(r.v.size());
+    auto show = [&](double x) {
+      return r.unit == "bytes" ? memory::human_bytes(x) : fmt::format("{:.3g}{}", x, r.unit.empty() ? "" : " " + r.unit);
+    };
+    std::cout << fmt::format("{:<26} {:>14} {:>14} {:>14}\n", r.name, show(lo), show(mean), show(hi));
+  }
+  if (dry) std::cout << "(dry run: the other ranks are synthesised, so min = mean = max = this rank's values)\n";
+  if (!a.json.empty()) {
+    std::ofstream j(a.json);
+    j << fmt::format("{{\"model\": \"{}\", \"neurons\": {}, \"synapses\": {}, \"ranks\": {}, \"threads\": {}, \"dry_run\": {}, "
+                     "\"rank\": {}, \"steps\": {}, \"keep\": \"{}\", \"per_rank\": {{",
+                     net.name, net.total_neurons, s.synapses, comm.size(), opt.threads, dry ? "true" : "false",
+                     a.run.dry_rank, s.steps, a.keep);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      j << fmt::format("{}\"{}\": [", i ? ", " : "", rows[i].name);
+      for (std::size_t k = 0; k < (dry ? 1 : rows[i].v.size()); ++k) j << fmt::format("{}{:.17g}", k ? ", " : "", rows[i].v[k]);
+      j << "]";
+    }
+    j << "}}\n";
+  }
+  return kExitOk;
+}
+
 int train(const RunArgs& a, comm::Communicator& comm) {
   const bool root = comm.rank() == 0;
   const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
@@ -467,6 +599,25 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--set", ta.sets,
                         "Override a model key: --set train.iterations=50 --set train.batch_size=32 (repeatable)");
   train_cmd->add_flag("-q,--quiet", ta.quiet, "No progress lines");
+  ScaleArgs sa;
+  auto* scale_cmd = app.add_subcommand(
+      "scale-test", "Build a model at another size, run a few hundred steps, report memory and time per rank");
+  scale_cmd->add_option("model", sa.run.model, "Model file (TOML)")->required();
+  scale_cmd->add_option("--neurons", sa.neurons, "Neurons in the populations of ordinary neurons (default: as in the file)")
+      ->check(CLI::PositiveNumber);
+  scale_cmd->add_option("--keep", sa.keep, "Hold each projection's mean in-degree (default) or its probability p")
+      ->check(CLI::IsMember({"indegree", "p"}));
+  scale_cmd->add_option("--steps", sa.steps, "Steps to run (default 300)")->check(CLI::Range(1, 100000000));
+  scale_cmd->add_option("--threads", sa.run.threads, "OpenMP threads per rank")->check(CLI::Range(1, 1024));
+  scale_cmd->add_option("--set", sa.run.sets, "Override a model key (repeatable)");
+  scale_cmd->add_option("--json", sa.json, "Also write the figures to this file (JSON)");
+  auto* sdr = scale_cmd
+                  ->add_option("--dry-run-ranks", sa.run.dry_ranks,
+                               "Play one rank of an R-rank run in this process (others' spikes synthesised)")
+                  ->check(CLI::Range(1, 1 << 20));
+  scale_cmd->add_option("--dry-run-rank", sa.run.dry_rank, "Which rank to play (default 0)")
+      ->needs(sdr)
+      ->check(CLI::NonNegativeNumber);
   std::string inspect_path;
   auto* inspect_cmd = app.add_subcommand("inspect", "Describe what a result file holds");
   inspect_cmd->add_option("file", inspect_path, "Result file (HDF5)")->required();
@@ -490,6 +641,13 @@ int main(int argc, char** argv) {
       return run(ra, *world);
     }
     if (*resume_cmd) return resume(rsa, *world);
+    if (*scale_cmd) {
+      if (sa.run.dry_ranks > 0 && sa.run.dry_rank >= sa.run.dry_ranks)
+        throw plexus::UserError("--dry-run-rank must be below --dry-run-ranks");
+      if (sa.run.dry_ranks > 0 && world->size() > 1)
+        throw plexus::UserError("a dry run is one process: start it without mpiexec");
+      return scale_test(sa, *world);
+    }
     if (*train_cmd) return train(ta, *world);
     if (*inspect_cmd) return root ? inspect(inspect_path) : plexus::kExitOk;
     if (*models_cmd) {

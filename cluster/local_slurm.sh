@@ -47,7 +47,6 @@ ClusterName=plexus-local
 SlurmctldHost=localhost(127.0.0.1)
 SlurmctldPort=$(free_port)
 SlurmdPort=$(free_port)
-SrunPortRange=$(free_port)-$(( $(free_port) + 0 ))
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=$d/munge/munge.socket

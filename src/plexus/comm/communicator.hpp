@@ -77,6 +77,8 @@ class Communicator {
   }
 
   const ExchangeStats& stats() const { return stats_; }
+  // Bytes held in the communicator's own buffers (a dry run: what the MPI implementation would hold).
+  virtual std::size_t buffer_bytes() const { return 0; }
 
  protected:
   ExchangeStats stats_;

@@ -818,6 +818,7 @@ memory::Ledger Simulation::memory() const {
   }
   for (const auto& p : impl_->projs) l.add("synapses", p.bytes());
   if (impl_->recorder) l.add("recording buffers", impl_->recorder->buffered_bytes());
+  l.add("communication buffers", impl_->comm.buffer_bytes());
   return l;
 }
 
