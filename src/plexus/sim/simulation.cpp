@@ -610,7 +610,10 @@ void Simulation::Impl::step_range(Step end, bool flush_at_end) {
               std::size_t c = 0;
               for (int k = 0; k < T; ++k) c += thread_spikes[k][p].size();
               const double f = n ? static_cast<double>(c) / n : 0.0;
-              dry_rate[p] = now == 0 ? f : 0.99 * dry_rate[p] + 0.01 * f;
+              // The mean rate since the start: steadier than a short running average, which let the
+              // synthesised input and this rank's own rate chase each other away from the real run's.
+              const double k = static_cast<double>(now);
+              dry_rate[p] = (dry_rate[p] * k + f) / (k + 1.0);
             }
             t = now;  // the synthesiser keys its numbers by step
           }
