@@ -78,7 +78,8 @@ void parse_checkpoint_every(const std::string& text, double dt_ms, sim::Checkpoi
   } else if (unit == "min" || unit == "h") {
     c.every_wall_seconds = value * (unit == "h" ? 3600.0 : 60.0);
   } else if (unit == "trials" || unit == "iterations") {
-    throw UserError(fmt::format("--checkpoint-every '{}': counts of {} apply to training, not to 'plexus run'", text, unit));
+    throw UserError(fmt::format(
+        "--checkpoint-every '{}': counts of {} apply to training, not to 'plexus run'", text, unit));
   } else {
     throw UserError(fmt::format("--checkpoint-every '{}': unknown unit '{}'; {}", text, unit, forms));
   }
@@ -120,9 +121,10 @@ int run(const RunArgs& a, comm::Communicator& world) {
     if (a.stop_at_ms > 0) c.stop_at_step = net.ms_to_steps(a.stop_at_ms);
     // A new run must not prune (and so destroy) another run's checkpoints.
     if (!checkpoint::list(c.dir).empty() || std::filesystem::exists(c.dir / "finished"))
-      throw UserError(fmt::format("'{}' already holds checkpoints of a run; continue it with 'plexus resume {}', or "
-                                  "give another --checkpoint-dir",
-                                  c.dir.string(), c.dir.string()));
+      throw UserError(
+          fmt::format("'{}' already holds checkpoints of a run; continue it with 'plexus resume {}', or "
+                      "give another --checkpoint-dir",
+                      c.dir.string(), c.dir.string()));
     opt.checkpoint = c;
     checkpoint::install_stop_handlers();
   } else if (!a.checkpoint_every.empty()) {
@@ -188,7 +190,8 @@ void print_run_summary(const sim::Simulation& simulation, const sim::Summary& s,
   }
   std::string parts;
   for (const auto& [k, b] : mem.entries())
-    parts += fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, memory::human_bytes(static_cast<double>(b)));
+    parts +=
+        fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, memory::human_bytes(static_cast<double>(b)));
   std::cout << fmt::format("rank {} holds: {}\n", comm.rank(), parts);
   if (opt.output) std::cout << fmt::format("wrote {}\n", opt.output->string());
 }
@@ -217,27 +220,32 @@ int resume(const RunArgs& a, comm::Communicator& comm) {
   if (!error.empty()) throw UserError(error);
   comm.broadcast(located, 0);
   if (located.rfind("finished:", 0) == 0) {
-    if (root) std::cout << fmt::format("the run in {} has finished; its result is {}\n", given.string(), located.substr(9));
+    if (root)
+      std::cout << fmt::format("the run in {} has finished; its result is {}\n", given.string(),
+                               located.substr(9));
     return kExitOk;
   }
   const std::filesystem::path ckpt = located;
   checkpoint::Snapshot snapshot(ckpt, comm);
   const auto& m = snapshot.manifest();
   if (m.command != "run")
-    throw UserError(fmt::format("checkpoint '{}' was written by 'plexus {}'; 'plexus resume' continues plain runs",
-                                ckpt.string(), m.command));
+    throw UserError(
+        fmt::format("checkpoint '{}' was written by 'plexus {}'; 'plexus resume' continues plain runs",
+                    ckpt.string(), m.command));
   if (m.plexus_version != version::version())
     throw UserError(fmt::format("checkpoint '{}' was written by Plexus {}; this is Plexus {}", ckpt.string(),
                                 m.plexus_version, version::version()));
   if (root && m.git_hash != version::git_hash())
-    std::cerr << fmt::format("plexus: warning: checkpoint written by build {}, this is build {}; the result may "
-                             "differ in the last bits from an uninterrupted run\n",
-                             m.git_hash, version::git_hash());
+    std::cerr << fmt::format(
+        "plexus: warning: checkpoint written by build {}, this is build {}; the result may "
+        "differ in the last bits from an uninterrupted run\n",
+        m.git_hash, version::git_hash());
   auto config = model::Config::parse(m.config_text, m.config_source, m.config_overrides);
   config.set_base_dir(m.config_base_dir);
   const model::Network net = model::Network::from_config(config);
   if (net.run.steps != m.total_steps || net.config.to_toml() != m.config_toml)
-    throw UserError(fmt::format("checkpoint '{}' is mismatched: its config does not reproduce its network", ckpt.string()));
+    throw UserError(fmt::format("checkpoint '{}' is mismatched: its config does not reproduce its network",
+                                ckpt.string()));
 
   sim::Options opt;
   opt.threads = threads_of(a);
@@ -249,9 +257,13 @@ int resume(const RunArgs& a, comm::Communicator& comm) {
   sim::CheckpointOptions c;
   c.dir = ckpt.parent_path();
   const auto keep = m.integers.find("run/checkpoint_keep");
-  c.keep = a.checkpoint_keep > 0 ? a.checkpoint_keep : keep != m.integers.end() ? static_cast<int>(keep->second) : 2;
+  c.keep = a.checkpoint_keep > 0      ? a.checkpoint_keep
+           : keep != m.integers.end() ? static_cast<int>(keep->second)
+                                      : 2;
   const auto every = m.texts.find("run/checkpoint_every");
-  parse_checkpoint_every(!a.checkpoint_every.empty() ? a.checkpoint_every : every != m.texts.end() ? every->second : "",
+  parse_checkpoint_every(!a.checkpoint_every.empty() ? a.checkpoint_every
+                         : every != m.texts.end()    ? every->second
+                                                     : "",
                          net.run.dt_ms, c);
   if (a.stop_at_ms > 0) c.stop_at_step = net.ms_to_steps(a.stop_at_ms);
   opt.checkpoint = c;
@@ -261,7 +273,8 @@ int resume(const RunArgs& a, comm::Communicator& comm) {
   sim::Simulation simulation(net, comm, opt);
   if (root) {
     std::cout << fmt::format(
-        "plexus {} ({}): resuming '{}' from {} at t = {:.1f} ms (written on {} rank(s)); {} rank(s) x {} thread(s)\n",
+        "plexus {} ({}): resuming '{}' from {} at t = {:.1f} ms (written on {} rank(s)); {} rank(s) x {} "
+        "thread(s)\n",
         version::version(), version::git_hash(), net.name, ckpt.string(), net.step_to_ms(m.step), m.ranks,
         comm.size(), opt.threads);
     if (opt.output) std::cout << fmt::format("appending to {}\n", opt.output->string());
@@ -306,14 +319,16 @@ int scale_test(const ScaleArgs& a, comm::Communicator& world) {
     const auto* info = neuron::Registry::get().find(p.model);
     if (!info || info->phase != neuron::Phase::Update) continue;
     scaled[p.index] = true;
-    sets.push_back(fmt::format("populations.{}.size={}", p.name, std::max<long long>(1, std::llround(p.size * f))));
+    sets.push_back(
+        fmt::format("populations.{}.size={}", p.name, std::max<long long>(1, std::llround(p.size * f))));
   }
   for (const auto& pr : base.projections) {
     if (!scaled[pr.source]) continue;
     if (pr.rule == model::ConnectRule::FixedProbability && a.keep == "indegree")
       sets.push_back(fmt::format("projections.{}.p={:.17g}", pr.name, std::min(1.0, pr.p / f)));
     if (pr.rule == model::ConnectRule::FixedIndegree && a.keep == "p")
-      sets.push_back(fmt::format("projections.{}.indegree={}", pr.name, std::max<long long>(1, std::llround(pr.indegree * f))));
+      sets.push_back(fmt::format("projections.{}.indegree={}", pr.name,
+                                 std::max<long long>(1, std::llround(pr.indegree * f))));
     if (pr.rule == model::ConnectRule::FromFile && f != 1.0)
       throw UserError(fmt::format("projection '{}' is read from a file and cannot be scaled", pr.name));
   }
@@ -358,7 +373,8 @@ int scale_test(const ScaleArgs& a, comm::Communicator& world) {
       {"communication buffers", "bytes", per_rank(static_cast<double>(get("communication buffers")))},
       {"HDF5 buffers (recorder)", "bytes", per_rank(static_cast<double>(get("recording buffers")))},
       {"peak RSS", "bytes", per_rank(static_cast<double>(memory::peak_rss_bytes()))},
-      {"local synapses", "", per_rank(static_cast<double>(s.local_synapses[static_cast<std::size_t>(comm.rank())]))},
+      {"local synapses", "",
+       per_rank(static_cast<double>(s.local_synapses[static_cast<std::size_t>(comm.rank())]))},
       {"bytes per synapse", "",
        per_rank(s.local_synapses[static_cast<std::size_t>(comm.rank())]
                     ? static_cast<double>(get("synapses")) /
@@ -372,31 +388,38 @@ int scale_test(const ScaleArgs& a, comm::Communicator& world) {
   };
   if (!root) return kExitOk;
   std::cout << fmt::format(
-      "scale test: model '{}', {} neurons ({} x the file's ordinary neurons, {} held), {} synapses; {} rank(s){} x {} "
+      "scale test: model '{}', {} neurons ({} x the file's ordinary neurons, {} held), {} synapses; {} "
+      "rank(s){} x {} "
       "thread(s); {} steps of {} ms\n",
-      net.name, net.total_neurons, fmt::format("{:.4g}", f), a.keep == "p" ? "connection probability" : "mean in-degree",
-      s.synapses, comm.size(), dry ? fmt::format(" (dry run: this process is rank {})", a.run.dry_rank) : "", opt.threads,
-      s.steps, dt);
+      net.name, net.total_neurons, fmt::format("{:.4g}", f),
+      a.keep == "p" ? "connection probability" : "mean in-degree", s.synapses, comm.size(),
+      dry ? fmt::format(" (dry run: this process is rank {})", a.run.dry_rank) : "", opt.threads, s.steps,
+      dt);
   std::cout << fmt::format("{:<26} {:>14} {:>14} {:>14}\n", "per rank", "min", "mean", "max");
   for (const auto& r : rows) {
     double lo = r.v[0], hi = r.v[0], sum = 0;
     for (double x : r.v) lo = std::min(lo, x), hi = std::max(hi, x), sum += x;
     const double mean = sum / static_cast<double>(r.v.size());
     auto show = [&](double x) {
-      return r.unit == "bytes" ? memory::human_bytes(x) : fmt::format("{:.3g}{}", x, r.unit.empty() ? "" : " " + r.unit);
+      return r.unit == "bytes" ? memory::human_bytes(x)
+                               : fmt::format("{:.3g}{}", x, r.unit.empty() ? "" : " " + r.unit);
     };
     std::cout << fmt::format("{:<26} {:>14} {:>14} {:>14}\n", r.name, show(lo), show(mean), show(hi));
   }
-  if (dry) std::cout << "(dry run: the other ranks are synthesised, so min = mean = max = this rank's values)\n";
+  if (dry)
+    std::cout << "(dry run: the other ranks are synthesised, so min = mean = max = this rank's values)\n";
   if (!a.json.empty()) {
     std::ofstream j(a.json);
-    j << fmt::format("{{\"model\": \"{}\", \"neurons\": {}, \"synapses\": {}, \"ranks\": {}, \"threads\": {}, \"dry_run\": {}, "
-                     "\"rank\": {}, \"steps\": {}, \"keep\": \"{}\", \"per_rank\": {{",
-                     net.name, net.total_neurons, s.synapses, comm.size(), opt.threads, dry ? "true" : "false",
-                     a.run.dry_rank, s.steps, a.keep);
+    j << fmt::format(
+        "{{\"model\": \"{}\", \"neurons\": {}, \"synapses\": {}, \"ranks\": {}, \"threads\": {}, "
+        "\"dry_run\": {}, "
+        "\"rank\": {}, \"steps\": {}, \"keep\": \"{}\", \"per_rank\": {{",
+        net.name, net.total_neurons, s.synapses, comm.size(), opt.threads, dry ? "true" : "false",
+        a.run.dry_rank, s.steps, a.keep);
     for (std::size_t i = 0; i < rows.size(); ++i) {
       j << fmt::format("{}\"{}\": [", i ? ", " : "", rows[i].name);
-      for (std::size_t k = 0; k < (dry ? 1 : rows[i].v.size()); ++k) j << fmt::format("{}{:.17g}", k ? ", " : "", rows[i].v[k]);
+      for (std::size_t k = 0; k < (dry ? 1 : rows[i].v.size()); ++k)
+        j << fmt::format("{}{:.17g}", k ? ", " : "", rows[i].v[k]);
       j << "]";
     }
     j << "}}\n";
@@ -563,24 +586,32 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--dry-run-rank", ra.dry_rank, "Which rank to play in a dry run (default 0)")
       ->needs(dr)
       ->check(CLI::NonNegativeNumber);
-  auto* ckdir = run_cmd->add_option("--checkpoint-dir", ra.checkpoint_dir,
-                                    "Write checkpoints here (periodically with --checkpoint-every, and on SIGTERM/SIGUSR1)");
-  run_cmd->add_option("--checkpoint-every", ra.checkpoint_every,
-                      "Simulated time ('100ms', '2s') or wall-clock time ('30min', '1h') between checkpoints")
+  auto* ckdir = run_cmd->add_option(
+      "--checkpoint-dir", ra.checkpoint_dir,
+      "Write checkpoints here (periodically with --checkpoint-every, and on SIGTERM/SIGUSR1)");
+  run_cmd
+      ->add_option("--checkpoint-every", ra.checkpoint_every,
+                   "Simulated time ('100ms', '2s') or wall-clock time ('30min', '1h') between checkpoints")
       ->needs(ckdir);
   run_cmd->add_option("--checkpoint-keep", ra.checkpoint_keep, "Newest checkpoints kept (default 2)")
       ->needs(ckdir)
       ->check(CLI::Range(1, 1000000));
-  run_cmd->add_option("--stop-at-ms", ra.stop_at_ms, "Checkpoint and stop at this simulated time (as on SIGUSR1)")
+  run_cmd
+      ->add_option("--stop-at-ms", ra.stop_at_ms,
+                   "Checkpoint and stop at this simulated time (as on SIGUSR1)")
       ->needs(ckdir)
       ->check(CLI::PositiveNumber);
   RunArgs rsa;
   auto* resume_cmd = app.add_subcommand(
-      "resume", "Continue a run from its newest checkpoint (under mpiexec -n M, any M), appending to its result file");
-  resume_cmd->add_option("checkpoint", rsa.model, "Checkpoint directory (--checkpoint-dir of the run) or one checkpoint")
+      "resume",
+      "Continue a run from its newest checkpoint (under mpiexec -n M, any M), appending to its result file");
+  resume_cmd
+      ->add_option("checkpoint", rsa.model,
+                   "Checkpoint directory (--checkpoint-dir of the run) or one checkpoint")
       ->required();
-  resume_cmd->add_option("-o,--output", rsa.output,
-                         "Result file to continue (its NAME.h5.partial must be there; default: the run's own)");
+  resume_cmd->add_option(
+      "-o,--output", rsa.output,
+      "Result file to continue (its NAME.h5.partial must be there; default: the run's own)");
   resume_cmd->add_option("--threads", rsa.threads, "OpenMP threads per rank (default 1, or OMP_NUM_THREADS)")
       ->check(CLI::Range(1, 1024));
   resume_cmd->add_option("--checkpoint-every", rsa.checkpoint_every, "Change the checkpoint interval");
@@ -601,11 +632,15 @@ int main(int argc, char** argv) {
   train_cmd->add_flag("-q,--quiet", ta.quiet, "No progress lines");
   ScaleArgs sa;
   auto* scale_cmd = app.add_subcommand(
-      "scale-test", "Build a model at another size, run a few hundred steps, report memory and time per rank");
+      "scale-test",
+      "Build a model at another size, run a few hundred steps, report memory and time per rank");
   scale_cmd->add_option("model", sa.run.model, "Model file (TOML)")->required();
-  scale_cmd->add_option("--neurons", sa.neurons, "Neurons in the populations of ordinary neurons (default: as in the file)")
+  scale_cmd
+      ->add_option("--neurons", sa.neurons,
+                   "Neurons in the populations of ordinary neurons (default: as in the file)")
       ->check(CLI::PositiveNumber);
-  scale_cmd->add_option("--keep", sa.keep, "Hold each projection's mean in-degree (default) or its probability p")
+  scale_cmd
+      ->add_option("--keep", sa.keep, "Hold each projection's mean in-degree (default) or its probability p")
       ->check(CLI::IsMember({"indegree", "p"}));
   scale_cmd->add_option("--steps", sa.steps, "Steps to run (default 300)")->check(CLI::Range(1, 100000000));
   scale_cmd->add_option("--threads", sa.run.threads, "OpenMP threads per rank")->check(CLI::Range(1, 1024));

@@ -7,9 +7,11 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
-  libboost-serialization-dev
+  libboost-serialization-dev zlib1g-dev
   catch2 librandom123-dev libtoml11-dev libcli11-dev libfmt-dev
   python3 python3-numpy python3-h5py python3-matplotlib
+  # A real single-node Slurm for the job-chain test (cluster/local_slurm.sh).
+  slurm-wlm munge
 )
 # Optional groups, requested by name: `install-deps.sh bench` adds the Brian2 peer.
 for group in "$@"; do

@@ -3,8 +3,8 @@
 // (on another thread count) ends in the same state as one run without a break.
 #include <catch2/catch.hpp>
 #include <cstring>
-#include <map>
 #include <fstream>
+#include <map>
 #include <variant>
 
 #include "helpers.hpp"
@@ -33,7 +33,8 @@ const std::map<std::string, ModelCase>& cases() {
       {"readout", {"model = \"readout\"", 1.0, 0.5}},
       {"poisson_source", {"model = \"poisson_source\"\nparams = { rate_hz = 200.0 }", 0.0, 0.0}},
       {"spike_source",
-       {"model = \"spike_source\"\nparams = { spike_times_ms = [[1.0, 5.0, 40.0, 41.0], [2.0], [], [30.1, 55.5], "
+       {"model = \"spike_source\"\nparams = { spike_times_ms = [[1.0, 5.0, 40.0, 41.0], [2.0], [], [30.1, "
+        "55.5], "
         "[0.0], [10.0, 20.0, 30.0, 40.0, 50.0], [7.0], [33.0]] }",
         0.0, 0.0}},
       {"parrot", {"model = \"parrot\"", 1.0, 0.0}},
@@ -82,8 +83,11 @@ struct Driven {
   std::map<std::string, std::string> bytes() {
     std::map<std::string, std::string> out;
     for (const auto& a : pop->state())
-      std::visit([&](auto span) { out[a.name] = std::string(reinterpret_cast<const char*>(span.data()), span.size_bytes()); },
-                 a.values);
+      std::visit(
+          [&](auto span) {
+            out[a.name] = std::string(reinterpret_cast<const char*>(span.data()), span.size_bytes());
+          },
+          a.values);
     out["z"] = std::string(reinterpret_cast<const char*>(z.data()), z.size() * sizeof(double));
     return out;
   }
@@ -259,7 +263,8 @@ Final final_state(sim::Simulation& s, const model::Network& net) {
 }
 }  // namespace
 
-TEST_CASE("a simulation stopped at step k and resumed on another thread count ends bit-identical", "[checkpoint]") {
+TEST_CASE("a simulation stopped at step k and resumed on another thread count ends bit-identical",
+          "[checkpoint]") {
   const auto net = test::network(kNet);
   auto comm = comm::make_single();
   sim::Options plain;
@@ -306,7 +311,8 @@ TEST_CASE("a simulation stopped at step k and resumed on another thread count en
   }
 }
 
-TEST_CASE("checkpoint directories: newest found, only the last K kept, damaged manifests refused", "[checkpoint]") {
+TEST_CASE("checkpoint directories: newest found, only the last K kept, damaged manifests refused",
+          "[checkpoint]") {
   const auto net = test::network(kNet);
   auto comm = comm::make_single();
   test::TempDir dir;

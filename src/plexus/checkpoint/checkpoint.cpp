@@ -179,7 +179,8 @@ bool Reader::has(const std::string& name) const {
 namespace {
 [[noreturn]] void missing(const std::string& what) {
   throw UserError(fmt::format(
-      "the checkpoint has no '{}': it was written by another version of Plexus or for another network", what));
+      "the checkpoint has no '{}': it was written by another version of Plexus or for another network",
+      what));
 }
 }  // namespace
 
@@ -209,10 +210,12 @@ template <class T>
 void Reader::array(const std::string& path, Slice where, std::span<T> out, std::uint64_t per_id) const {
   const auto& e = entry(path);
   if (e.type != type_name<T>() || e.per_id != per_id || e.ids != where.total)
-    throw UserError(fmt::format(
-        "the checkpoint does not fit this network: '{}' holds {} x {} {} values, the network needs {} x {} {}",
-        path, e.ids, e.per_id, e.type, where.total, per_id, type_name<T>()));
-  if (out.size() != where.count * per_id) throw std::logic_error("checkpoint: wrong buffer for '" + path + "'");
+    throw UserError(
+        fmt::format("the checkpoint does not fit this network: '{}' holds {} x {} {} values, the network "
+                    "needs {} x {} {}",
+                    path, e.ids, e.per_id, e.type, where.total, per_id, type_name<T>()));
+  if (out.size() != where.count * per_id)
+    throw std::logic_error("checkpoint: wrong buffer for '" + path + "'");
   file_.read<T>(path, 0, where.offset * per_id, out);
   const std::uint32_t local = crc_of(out.data(), out.size_bytes());
   const std::uint32_t crc = where.replicated ? local : combined_crc(comm_, local, out.size_bytes());
@@ -220,8 +223,8 @@ void Reader::array(const std::string& path, Slice where, std::span<T> out, std::
     throw UserError(fmt::format("the checkpoint is damaged: array '{}' fails its checksum", path));
 }
 
-#define PLEXUS_INSTANTIATE(T)                                                                              \
-  template void Writer::array<T>(const std::string&, Slice, std::span<const T>, std::uint64_t);            \
+#define PLEXUS_INSTANTIATE(T)                                                                   \
+  template void Writer::array<T>(const std::string&, Slice, std::span<const T>, std::uint64_t); \
   template void Reader::array<T>(const std::string&, Slice, std::span<T>, std::uint64_t) const;
 PLEXUS_INSTANTIATE(double)
 PLEXUS_INSTANTIATE(float)
@@ -250,7 +253,8 @@ std::vector<fs::path> list(const fs::path& dir) {
 fs::path locate(const fs::path& path) {
   if (fs::exists(path / kManifest)) return path;
   if (!fs::is_directory(path))
-    throw UserError(fmt::format("'{}' is neither a checkpoint nor a directory of checkpoints", path.string()));
+    throw UserError(
+        fmt::format("'{}' is neither a checkpoint nor a directory of checkpoints", path.string()));
   const auto all = list(path);
   if (all.empty()) throw UserError(fmt::format("'{}' holds no checkpoint", path.string()));
   return all.back();
@@ -265,8 +269,8 @@ Manifest read_manifest(const fs::path& checkpoint) {
   int format = 0;
   unsigned long long bytes = 0;
   unsigned crc = 0;
-  if (std::sscanf(first.c_str(), "plexus checkpoint manifest, format %d, %llu bytes, crc32 %x", &format, &bytes,
-                  &crc) != 3)
+  if (std::sscanf(first.c_str(), "plexus checkpoint manifest, format %d, %llu bytes, crc32 %x", &format,
+                  &bytes, &crc) != 3)
     throw UserError(fmt::format("'{}' is not a Plexus checkpoint manifest", file.string()));
   if (format != kFormatVersion)
     throw UserError(fmt::format("checkpoint '{}' has format version {}; this Plexus ({}) reads version {}",
@@ -276,14 +280,16 @@ Manifest read_manifest(const fs::path& checkpoint) {
     throw UserError(fmt::format("checkpoint '{}' is truncated or damaged: its manifest holds {} of {} bytes",
                                 checkpoint.string(), payload.size(), bytes));
   if (crc_of(payload.data(), payload.size()) != crc)
-    throw UserError(fmt::format("checkpoint '{}' is damaged: its manifest fails its checksum", checkpoint.string()));
+    throw UserError(
+        fmt::format("checkpoint '{}' is damaged: its manifest fails its checksum", checkpoint.string()));
   Manifest m;
   try {
     std::istringstream body(payload);
     boost::archive::text_iarchive ar(body);
     ar >> m;
   } catch (const std::exception& e) {
-    throw UserError(fmt::format("checkpoint '{}': cannot read its manifest ({})", checkpoint.string(), e.what()));
+    throw UserError(
+        fmt::format("checkpoint '{}': cannot read its manifest ({})", checkpoint.string(), e.what()));
   }
   if (m.format_version != format || config_hash(m.config_toml) != m.config_hash)
     throw UserError(fmt::format("checkpoint '{}' is damaged: its header does not match its content",
@@ -377,11 +383,13 @@ Snapshot::Snapshot(const fs::path& checkpoint, comm::Communicator& comm) : path_
       manifest_ = read_manifest(checkpoint);
       const fs::path state = checkpoint / kState;
       if (!fs::exists(state))
-        throw UserError(fmt::format("checkpoint '{}' is incomplete: it has no {}", checkpoint.string(), kState));
+        throw UserError(
+            fmt::format("checkpoint '{}' is incomplete: it has no {}", checkpoint.string(), kState));
       const auto size = fs::file_size(state);
       if (size != manifest_.state_bytes)
-        throw UserError(fmt::format("checkpoint '{}' is truncated or damaged: {} has {} bytes, {} were written",
-                                    checkpoint.string(), kState, size, manifest_.state_bytes));
+        throw UserError(
+            fmt::format("checkpoint '{}' is truncated or damaged: {} has {} bytes, {} were written",
+                        checkpoint.string(), kState, size, manifest_.state_bytes));
       {
         // A state file of another checkpoint (same size) is called what it is before the checksum.
         auto self = comm::make_single();
@@ -392,7 +400,8 @@ Snapshot::Snapshot(const fs::path& checkpoint, comm::Communicator& comm) : path_
                                       checkpoint.string(), kState));
       }
       if (crc_of_file(state) != manifest_.state_crc)
-        throw UserError(fmt::format("checkpoint '{}' is damaged: {} fails its checksum", checkpoint.string(), kState));
+        throw UserError(
+            fmt::format("checkpoint '{}' is damaged: {} fails its checksum", checkpoint.string(), kState));
       std::ostringstream body;
       {
         boost::archive::text_oarchive ar(body);
@@ -424,7 +433,8 @@ Snapshot::Snapshot(const fs::path& checkpoint, comm::Communicator& comm) : path_
   const auto oks = comm.allgather(static_cast<std::uint64_t>(ok + 1));
   for (auto o : oks) {
     if (o == 0)
-      throw UserError(fmt::format("checkpoint '{}' is damaged: {} cannot be read as HDF5", checkpoint.string(), kState));
+      throw UserError(
+          fmt::format("checkpoint '{}' is damaged: {} cannot be read as HDF5", checkpoint.string(), kState));
     if (o == 1)
       throw UserError(fmt::format("checkpoint '{}' is mismatched: its {} belongs to another checkpoint",
                                   checkpoint.string(), kState));

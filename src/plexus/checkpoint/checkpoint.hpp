@@ -49,14 +49,14 @@ struct Slice {
 
 struct ArrayEntry {
   std::string path;
-  std::string type;  // "float64", "float32", "int64", "uint64", "uint32", "uint8"
+  std::string type;          // "float64", "float32", "int64", "uint64", "uint32", "uint8"
   std::uint64_t ids = 0;     // length in ids
   std::uint64_t per_id = 1;  // values per id (e.g. delay-buffer slots)
   std::uint32_t crc = 0;     // CRC-32 of the whole array's bytes in id order
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & path & type & ids & per_id & crc;
+    ar& path& type& ids& per_id& crc;
   }
 };
 
@@ -87,12 +87,12 @@ struct Manifest {
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & format_version & plexus_version & git_hash & config_hash & step & ranks & threads & command &
-        created_utc & reason;
-    ar & model_name & config_toml & config_source & config_base_dir & config_text & config_overrides & result_file &
+    ar& format_version& plexus_version& git_hash& config_hash& step& ranks& threads& command& created_utc&
+        reason;
+    ar& model_name& config_toml& config_source& config_base_dir& config_text& config_overrides& result_file&
         total_steps;
-    ar & integers & reals & texts;
-    ar & arrays & state_bytes & state_crc;
+    ar& integers& reals& texts;
+    ar& arrays& state_bytes& state_crc;
   }
 };
 

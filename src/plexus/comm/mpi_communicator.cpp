@@ -110,7 +110,8 @@ class Mpi final : public Communicator {
 
   std::size_t buffer_bytes() const override {
     return (send_.capacity() + recv_.capacity()) * sizeof(Gid) + counts_.capacity() * sizeof(std::uint32_t) +
-           (displs_.capacity() + icounts_.capacity()) * sizeof(int) + bounds_.capacity() * sizeof(std::size_t);
+           (displs_.capacity() + icounts_.capacity()) * sizeof(int) +
+           bounds_.capacity() * sizeof(std::size_t);
   }
 
   std::vector<std::uint64_t> allgather(std::uint64_t v) override {

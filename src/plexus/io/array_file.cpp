@@ -54,8 +54,8 @@ ArrayWriter::~ArrayWriter() {
 }
 
 template <class T>
-void ArrayWriter::write(const std::string& name, std::uint64_t rows, std::uint64_t total, std::uint64_t offset,
-                        std::span<const T> local) {
+void ArrayWriter::write(const std::string& name, std::uint64_t rows, std::uint64_t total,
+                        std::uint64_t offset, std::span<const T> local) {
   const std::string path = absolute(name);
   const hid_t file = impl_->file.id();
   ensure_parent_groups(file, path);
@@ -116,7 +116,8 @@ ArrayReader::ArrayReader(const std::filesystem::path& path, comm::Communicator& 
     h5::QuietErrors quiet;
     fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.id());
   }
-  if (fid < 0) throw UserError(fmt::format("'{}' is not a readable HDF5 file (truncated or damaged?)", path.string()));
+  if (fid < 0)
+    throw UserError(fmt::format("'{}' is not a readable HDF5 file (truncated or damaged?)", path.string()));
   impl_->file = h5::Handle(fid, H5Fclose);
 }
 
@@ -140,14 +141,16 @@ std::vector<std::uint64_t> ArrayReader::shape(const std::string& name) const {
 }
 
 template <class T>
-void ArrayReader::read(const std::string& name, std::uint64_t rows, std::uint64_t offset, std::span<T> out) const {
+void ArrayReader::read(const std::string& name, std::uint64_t rows, std::uint64_t offset,
+                       std::span<T> out) const {
   const std::string path = absolute(name);
   const auto dims = shape(path);
   h5::QuietErrors quiet;
   auto ds = h5::dataset(H5Dopen2(impl_->file.id(), path.c_str(), H5P_DEFAULT), path);
   auto type = h5::datatype(H5Dget_type(ds.id()));
   if (H5Tequal(type.id(), h5::native_type<T>()) <= 0)
-    throw UserError(fmt::format("'{}': array {} has another element type than expected", path_.string(), path));
+    throw UserError(
+        fmt::format("'{}': array {} has another element type than expected", path_.string(), path));
   const std::uint64_t r = rows == 0 ? 1 : rows;
   const std::uint64_t count = out.size() / r;
   const std::uint64_t total = dims.empty() ? 0 : dims.back();
@@ -178,9 +181,9 @@ std::string ArrayReader::attribute(const std::string& name) const {
   return s;
 }
 
-#define PLEXUS_INSTANTIATE(T)                                                                             \
-  template void ArrayWriter::write<T>(const std::string&, std::uint64_t, std::uint64_t, std::uint64_t,    \
-                                      std::span<const T>);                                                \
+#define PLEXUS_INSTANTIATE(T)                                                                          \
+  template void ArrayWriter::write<T>(const std::string&, std::uint64_t, std::uint64_t, std::uint64_t, \
+                                      std::span<const T>);                                             \
   template void ArrayReader::read<T>(const std::string&, std::uint64_t, std::uint64_t, std::span<T>) const;
 PLEXUS_INSTANTIATE(double)
 PLEXUS_INSTANTIATE(float)

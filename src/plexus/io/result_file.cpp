@@ -73,8 +73,8 @@ ResultFile::ResultFile(std::filesystem::path final_path, comm::Communicator& com
       fid = H5Fopen(partial_.c_str(), H5F_ACC_RDWR, fapl.id());
     }
     if (fid < 0)
-      throw UserError(fmt::format("cannot continue the result file: '{}' is not a readable HDF5 file (damaged?)",
-                                  partial_.string()));
+      throw UserError(fmt::format(
+          "cannot continue the result file: '{}' is not a readable HDF5 file (damaged?)", partial_.string()));
     impl_->file = h5::Handle(fid, H5Fclose);
     impl_->xfer = h5::Handle(static_cast<hid_t>(comm::hdf5_collective_transfer(comm_)), H5Pclose);
     return;
@@ -280,18 +280,21 @@ void ResultFile::reopen(const std::string& path, std::uint64_t rows) {
     id = h5::exists(impl_->file.id(), path) ? H5Dopen2(impl_->file.id(), path.c_str(), H5P_DEFAULT) : -1;
   }
   if (id < 0)
-    throw UserError(fmt::format("cannot continue the result file '{}': it has no dataset {}", partial_.string(), path));
+    throw UserError(
+        fmt::format("cannot continue the result file '{}': it has no dataset {}", partial_.string(), path));
   auto ds = h5::dataset(id, path);
   auto space = h5::dataspace(H5Dget_space(ds.id()));
   const int rank = H5Sget_simple_extent_ndims(space.id());
   hsize_t dims[2] = {0, 0};
-  if (rank < 1 || rank > 2) throw UserError(fmt::format("'{}': {} is not extensible", partial_.string(), path));
+  if (rank < 1 || rank > 2)
+    throw UserError(fmt::format("'{}': {} is not extensible", partial_.string(), path));
   H5Sget_simple_extent_dims(space.id(), dims, nullptr);
   if (dims[0] < rows)
-    throw UserError(fmt::format(
-        "cannot continue the result file '{}': {} has {} rows, fewer than the {} it had at the checkpoint (the file "
-        "was changed or damaged)",
-        partial_.string(), path, dims[0], rows));
+    throw UserError(
+        fmt::format("cannot continue the result file '{}': {} has {} rows, fewer than the {} it had at the "
+                    "checkpoint (the file "
+                    "was changed or damaged)",
+                    partial_.string(), path, dims[0], rows));
   dims[0] = rows;
   h5::check_status(H5Dset_extent(ds.id(), dims), "cut back " + path);
   impl_->rows[path] = rows;

@@ -101,7 +101,9 @@ class LifCoba final : public Population {
                 ref_.data(), in[0], in[1], i_ext, spikes);
   }
   std::vector<StateArray> state() override {
-    return {{"V_m", std::span(V_)}, {"g_e", std::span(g_e_)}, {"g_i", std::span(g_i_)},
+    return {{"V_m", std::span(V_)},
+            {"g_e", std::span(g_e_)},
+            {"g_i", std::span(g_i_)},
             {"refractory", std::span(ref_)}};
   }
   std::size_t state_bytes() const override { return 4 * n_ * sizeof(double); }
@@ -181,7 +183,9 @@ class LifCuba final : public Population {
                 ref_.data(), in[0], in[1], i_ext, spikes);
   }
   std::vector<StateArray> state() override {
-    return {{"V_m", std::span(V_)}, {"I_exc", std::span(I_e_)}, {"I_inh", std::span(I_i_)},
+    return {{"V_m", std::span(V_)},
+            {"I_exc", std::span(I_e_)},
+            {"I_inh", std::span(I_i_)},
             {"refractory", std::span(ref_)}};
   }
   std::size_t state_bytes() const override { return 4 * n_ * sizeof(double); }
@@ -239,7 +243,9 @@ class LifDelta final : public Population {
               double* spikes) override {
     delta_kernel(m_, P_, c_ext_, b, e, V_.data(), ref_.data(), in[0], i_ext, spikes);
   }
-  std::vector<StateArray> state() override { return {{"V_m", std::span(V_)}, {"refractory", std::span(ref_)}}; }
+  std::vector<StateArray> state() override {
+    return {{"V_m", std::span(V_)}, {"refractory", std::span(ref_)}};
+  }
   std::size_t state_bytes() const override { return 2 * n_ * sizeof(double); }
 
  private:

@@ -62,15 +62,19 @@ void Simulation::Impl::save_state(checkpoint::Writer& w) {
   w.integer("sim/step", t);
   w.integer("sim/resumes", resumes);
   w.real("sim/wall_seconds", wall_seconds + wall_before);
-  for (const auto& ps : pops) w.integer("sim/spikes:" + ps.spec->name, static_cast<std::int64_t>(ps.spikes_total));
+  for (const auto& ps : pops)
+    w.integer("sim/spikes:" + ps.spec->name, static_cast<std::int64_t>(ps.spikes_total));
 
   for (std::size_t p = 0; p < pops.size(); ++p) {
     auto& ps = pops[p];
     const auto slice = neuron_slice(static_cast<int>(p));
     const std::string base = "sim/neurons/" + ps.spec->name + "/";
     for (const auto& a : ps.model->state())
-      std::visit([&](auto span) { w.array(base + a.name, slice, std::span<const typename decltype(span)::value_type>(span)); },
-                 a.values);
+      std::visit(
+          [&](auto span) {
+            w.array(base + a.name, slice, std::span<const typename decltype(span)::value_type>(span));
+          },
+          a.values);
     w.array(base + "z", slice, std::span<const double>(ps.spikes));
     // Delay buffers: relative to t, per neuron; the slot count differs between ranks (it follows the
     // largest local delay), so all use the largest.
@@ -102,8 +106,10 @@ void Simulation::Impl::save_state(checkpoint::Writer& w) {
 
   if (recorder) {
     const auto taken = recorder->weight_positions();
-    for (std::size_t i = 0; i < taken.size(); ++i) w.integer(fmt::format("sim/recorder/weights_taken:{}", i), taken[i]);
-    for (const auto& [path, rows] : file->lengths()) w.integer("sim/result/rows:" + path, static_cast<std::int64_t>(rows));
+    for (std::size_t i = 0; i < taken.size(); ++i)
+      w.integer(fmt::format("sim/recorder/weights_taken:{}", i), taken[i]);
+    for (const auto& [path, rows] : file->lengths())
+      w.integer("sim/result/rows:" + path, static_cast<std::int64_t>(rows));
   }
   for (auto* c : checkpoint_components) c->save(w);
 }
@@ -111,7 +117,8 @@ void Simulation::Impl::save_state(checkpoint::Writer& w) {
 void Simulation::Impl::load_state(const checkpoint::Reader& r) {
   // t and the resume count were read before the recorder was set up.
   wall_before = r.real("sim/wall_seconds");
-  for (auto& ps : pops) ps.spikes_total = static_cast<std::uint64_t>(r.integer("sim/spikes:" + ps.spec->name));
+  for (auto& ps : pops)
+    ps.spikes_total = static_cast<std::uint64_t>(r.integer("sim/spikes:" + ps.spec->name));
 
   for (std::size_t p = 0; p < pops.size(); ++p) {
     auto& ps = pops[p];
@@ -134,7 +141,8 @@ void Simulation::Impl::load_state(const checkpoint::Reader& r) {
       // Beyond this rank's buffer nothing can be pending: its neurons' synapses have shorter delays.
       for (std::size_t i = 0; i < n; ++i)
         for (std::size_t j = ring.slots(); j < D; ++j)
-          if (rel[i * D + j] != 0.0) throw UserError("the checkpoint does not fit this network: input beyond the delays");
+          if (rel[i * D + j] != 0.0)
+            throw UserError("the checkpoint does not fit this network: input beyond the delays");
     }
   }
 
@@ -180,12 +188,13 @@ checkpoint::Written Simulation::Impl::write_checkpoint(const std::string& reason
   m.total_steps = net.run.steps;
   m.texts["run/checkpoint_every"] = c.every_text;
   m.integers["run/checkpoint_keep"] = c.keep;
-  auto written = checkpoint::write(c.dir, c.keep, std::move(m), comm, [&](checkpoint::Writer& w) { save_state(w); });
+  auto written =
+      checkpoint::write(c.dir, c.keep, std::move(m), comm, [&](checkpoint::Writer& w) { save_state(w); });
   last_checkpoint = written.path;
   if (opt.log && comm.rank() == 0) {
-    *opt.log << fmt::format("[plexus] checkpoint at t = {:.1f} ms ({}): {} ({}, {:.2f} s)\n", net.step_to_ms(t), reason,
-                            written.path.string(), memory::human_bytes(static_cast<double>(written.bytes)),
-                            written.seconds);
+    *opt.log << fmt::format("[plexus] checkpoint at t = {:.1f} ms ({}): {} ({}, {:.2f} s)\n",
+                            net.step_to_ms(t), reason, written.path.string(),
+                            memory::human_bytes(static_cast<double>(written.bytes)), written.seconds);
     opt.log->flush();
   }
   return written;
@@ -205,9 +214,11 @@ void Simulation::Impl::run_with_checkpoints() {
     if (t >= end) break;
     // All ranks agree on what to do at this step boundary: the first rank's stop signal, rank 0's
     // clock for wall-clock checkpoints.
-    const bool wall_due = comm.rank() == 0 && c.every_wall_seconds > 0 &&
-                          std::chrono::duration<double>(Clock::now() - last_wall).count() >= c.every_wall_seconds;
-    const auto votes = comm.allgather(static_cast<std::uint64_t>(checkpoint::stop_signal()) * 2 + (wall_due ? 1 : 0));
+    const bool wall_due =
+        comm.rank() == 0 && c.every_wall_seconds > 0 &&
+        std::chrono::duration<double>(Clock::now() - last_wall).count() >= c.every_wall_seconds;
+    const auto votes =
+        comm.allgather(static_cast<std::uint64_t>(checkpoint::stop_signal()) * 2 + (wall_due ? 1 : 0));
     int sig = 0;
     bool wall = false;
     for (auto v : votes) {

@@ -9,13 +9,15 @@
 namespace plexus::sim {
 
 Recorder::Recorder(const model::Network& net, const partition::Partition& part, comm::Communicator& comm,
-                   io::ResultFile& file, std::vector<RecordedPopulation> pops, int threads, const Resume* resume)
+                   io::ResultFile& file, std::vector<RecordedPopulation> pops, int threads,
+                   const Resume* resume)
     : net_(net), part_(part), comm_(comm), file_(file), pops_(std::move(pops)) {
   const bool create = resume == nullptr;
   auto reopen = [&](const std::string& path) {
     auto it = resume->lengths.find(path);
     if (it == resume->lengths.end())
-      throw UserError("the checkpoint does not record the result dataset " + path + " (another recording setup?)");
+      throw UserError("the checkpoint does not record the result dataset " + path +
+                      " (another recording setup?)");
     file_.reopen(path, it->second);
   };
   // Spikes: /spikes/<population>/{timestamps, node_ids}, SONATA layout.
@@ -123,7 +125,8 @@ void Recorder::restart_window(Step t) {
   const Step F = net_.record.flush_interval_steps;
   window_begin_ = t;
   window_end_ = std::min((t / F + 1) * F, std::max<Step>(net_.run.steps, t + 1));
-  const auto slice = partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
+  const auto slice =
+      partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
   slice_begin_ = window_begin_ + slice.begin;
   slice_end_ = window_begin_ + slice.end;
 }

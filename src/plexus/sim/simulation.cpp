@@ -401,8 +401,8 @@ void Simulation::Impl::recompute_currents(Step at, int thread) {
 
 void Simulation::Impl::setup_recording() {
   if (!opt.output) return;
-  file = std::make_unique<io::ResultFile>(*opt.output, comm,
-                                          opt.resume ? io::ResultFile::Mode::Append : io::ResultFile::Mode::Create);
+  file = std::make_unique<io::ResultFile>(
+      *opt.output, comm, opt.resume ? io::ResultFile::Mode::Append : io::ResultFile::Mode::Create);
   std::vector<RecordedPopulation> rp(pops.size());
   for (std::size_t p = 0; p < pops.size(); ++p) {
     auto& ps = pops[p];
@@ -807,7 +807,8 @@ Summary Simulation::run() {
   if (impl_->opt.checkpoint && impl_->comm.rank() == 0) {
     // Tells `plexus resume` and job chains that there is nothing left to do.
     std::ofstream done(impl_->opt.checkpoint->dir / "finished");
-    done << (impl_->opt.output ? std::filesystem::absolute(*impl_->opt.output).string() : std::string()) << "\n";
+    done << (impl_->opt.output ? std::filesystem::absolute(*impl_->opt.output).string() : std::string())
+         << "\n";
   }
   return s;
 }

@@ -4,10 +4,10 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
-#include <string>
 #include <functional>
 #include <memory>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "plexus/comm/communicator.hpp"

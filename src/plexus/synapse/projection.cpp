@@ -137,7 +137,8 @@ std::vector<std::uint32_t> Projection::target_order(std::size_t bi) const {
   std::vector<std::uint32_t> order(blk.target.size());
   const Gid n_source = static_cast<Gid>(blk.offset.size() - 1);
   for (Gid s = 0; s < n_source; ++s)
-    for (std::uint32_t k = blk.offset[s]; k < blk.offset[s + 1]; ++k) order[start[blk.target[k] - blk.targets.begin]++] = k;
+    for (std::uint32_t k = blk.offset[s]; k < blk.offset[s + 1]; ++k)
+      order[start[blk.target[k] - blk.targets.begin]++] = k;
   return order;
 }
 
