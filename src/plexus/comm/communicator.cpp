@@ -83,8 +83,10 @@ class DryRun final : public Communicator {
     std::size_t most = 0;
     for (std::size_t r = 0; r + 1 < bounds_.size(); ++r) most = std::max(most, bounds_[r + 1] - bounds_[r]);
     const auto R = static_cast<std::size_t>(size_);
-    stats_.bytes_sent += slot_ * sizeof(Gid);
-    stats_.bytes_received += slot_ * R * sizeof(Gid);
+    if (size_ > 1) {  // one rank exchanges nothing
+      stats_.bytes_sent += slot_ * sizeof(Gid);
+      stats_.bytes_received += slot_ * R * sizeof(Gid);
+    }
     if (size_ > 1 && most + 1 > slot_) {
       ++stats_.retries;
       stats_.bytes_sent += local.size() * sizeof(Gid);
