@@ -18,7 +18,7 @@ model = os.path.join(w, "net.toml")
 with open(model, "w") as f:
     f.write("""
 [run]
-duration_ms = 300.0
+duration_ms = 200.0
 dt_ms = 0.1
 [network]
 seed = 21
@@ -85,8 +85,8 @@ type = "current"
 target = "E"
 node_ids = [0, 1, 2, 3, 4, 5, 6, 7]
 amplitude = 150.0
-start_ms = 140.0
-stop_ms = 220.0
+start_ms = 100.0
+stop_ms = 160.0
 [record]
 flush_interval_ms = 37.0
 [record.samples.E]
@@ -97,14 +97,14 @@ interval_ms = 0.3
 variables = ["V_m"]
 interval_ms = 0.7
 [record.weights.EE]
-times_ms = [0.0, 120.0, 300.0]
+times_ms = [0.0, 120.0, 200.0]
 """)
 
 ref = os.path.join(w, "ref.h5")
 run(mpi_command(args, 1, "run", model, "-o", ref, "-q"))
 expected = result_digests(ref)
 n_spikes = sum(shape[0] for name, (_, shape) in expected.items() if name.endswith("node_ids") and "spikes" in name)
-c.check(n_spikes > 5000, f"the network is active ({n_spikes} spikes)")
+c.check(n_spikes > 3000, f"the network is active ({n_spikes} spikes)")
 c.check(any(k.startswith("weights/EE") for k in expected), "weights are recorded")
 
 
@@ -120,10 +120,10 @@ def compare(name, out):
 
 # (ranks, threads, stop at ms) for the first run, then for each resume; the last resume runs to the end.
 chains = {
-    "1to2": [(1, 1, 130.0), (2, 1, None)],
-    "2to1x2": [(2, 1, 170.0), (1, 2, None)],
-    "4to2x2": [(4, 1, 90.0), (2, 2, None)],
-    "2to4to1": [(2, 2, 60.3), (4, 1, 250.0), (1, 1, None)],
+    "1to2": [(1, 1, 90.0), (2, 1, None)],
+    "2to1x2": [(2, 1, 130.0), (1, 2, None)],
+    "4to2x2": [(4, 1, 60.0), (2, 2, None)],
+    "2to4to1": [(2, 2, 40.3), (4, 1, 150.0), (1, 1, None)],
 }
 for name, links in chains.items():
     out = os.path.join(w, name + ".h5")
