@@ -1,6 +1,9 @@
 // plexus: command-line front end.
 //   plexus run MODEL.toml [-o FILE.h5] [--threads N] [--set key=value]...   (under mpiexec -n R)
 //   plexus train MODEL.toml [-o FILE.h5] [--threads N] [--set key=value]...  (under mpiexec -n R)
+//   plexus run MODEL.toml --checkpoint-dir DIR [--checkpoint-every 100ms|2s|30min|1h] [--checkpoint-keep K]
+//   plexus resume DIR [--threads N]                                            (under mpiexec -n M)
+//   plexus scale-test MODEL.toml --neurons N [--keep indegree|p] [--dry-run-ranks R]
 //   plexus inspect FILE.h5
 //   plexus models
 // Exit codes: 0 success, 1 the run failed, 2 bad model file, input file or command line.
@@ -8,14 +11,17 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "plexus/checkpoint/checkpoint.hpp"
 #include "plexus/comm/communicator.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/core/memory.hpp"
@@ -42,7 +48,48 @@ struct RunArgs {
   bool quiet = false;
   int dry_ranks = 0;
   int dry_rank = 0;
+  // Checkpoints (run and resume).
+  std::string checkpoint_dir;
+  std::string checkpoint_every;
+  int checkpoint_keep = 0;  // 0: default (2, or as the checkpoint says)
+  double stop_at_ms = -1.0;
 };
+
+int threads_of(const RunArgs& a) {
+  if (a.threads > 0) return a.threads;
+  return std::getenv("OMP_NUM_THREADS") ? omp_get_max_threads() : 1;
+}
+
+// --checkpoint-every: simulated time ("100ms", "2s") or wall-clock time ("30min", "1h").
+void parse_checkpoint_every(const std::string& text, double dt_ms, sim::CheckpointOptions& c) {
+  if (text.empty()) return;
+  std::size_t used = 0;
+  double value = 0.0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  unit.erase(0, unit.find_first_not_of(' '));
+  const std::string forms = "give simulated time ('100ms', '2s') or wall-clock time ('30min', '1h')";
+  if (used == 0 || !(value > 0.0)) throw UserError(fmt::format("--checkpoint-every '{}': {}", text, forms));
+  c.every_text = text;
+  if (unit == "ms" || unit == "s") {
+    const double ms = unit == "s" ? value * 1e3 : value;
+    c.every_steps = std::max<Step>(1, static_cast<Step>(std::llround(ms / dt_ms)));
+  } else if (unit == "min" || unit == "h") {
+    c.every_wall_seconds = value * (unit == "h" ? 3600.0 : 60.0);
+  } else if (unit == "trials" || unit == "iterations") {
+    throw UserError(fmt::format(
+        "--checkpoint-every '{}': counts of {} apply to training, not to 'plexus run'", text, unit));
+  } else {
+    throw UserError(fmt::format("--checkpoint-every '{}': unknown unit '{}'; {}", text, unit, forms));
+  }
+}
+
+void print_run_summary(const sim::Simulation& simulation, const sim::Summary& s, const sim::Options& opt,
+                       comm::Communicator& comm);
 
 std::string describe_minmax(const std::vector<std::uint64_t>& v, bool bytes) {
   std::uint64_t lo = v.empty() ? 0 : v[0], hi = lo, sum = 0;
@@ -62,13 +109,30 @@ int run(const RunArgs& a, comm::Communicator& world) {
 
   const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
   sim::Options opt;
-  opt.threads = a.threads > 0 ? a.threads : 1;
-  if (a.threads <= 0 && std::getenv("OMP_NUM_THREADS")) opt.threads = omp_get_max_threads();
+  opt.threads = threads_of(a);
   opt.progress = root && !a.quiet;
   opt.log = &std::cerr;
   if (!dry)
     opt.output = a.output.empty() ? std::filesystem::path("results") / (net.name + ".h5")
                                   : std::filesystem::path(a.output);
+  if (!a.checkpoint_dir.empty()) {
+    if (dry) throw UserError("dry runs cannot write checkpoints (--checkpoint-dir)");
+    sim::CheckpointOptions c;
+    c.dir = a.checkpoint_dir;
+    c.keep = a.checkpoint_keep > 0 ? a.checkpoint_keep : 2;
+    parse_checkpoint_every(a.checkpoint_every, net.run.dt_ms, c);
+    if (a.stop_at_ms > 0) c.stop_at_step = net.ms_to_steps(a.stop_at_ms);
+    // A new run must not prune (and so destroy) another run's checkpoints.
+    if (!checkpoint::list(c.dir).empty() || std::filesystem::exists(c.dir / "finished"))
+      throw UserError(
+          fmt::format("'{}' already holds checkpoints of a run; continue it with 'plexus resume {}', or "
+                      "give another --checkpoint-dir",
+                      c.dir.string(), c.dir.string()));
+    opt.checkpoint = c;
+    checkpoint::install_stop_handlers();
+  } else if (!a.checkpoint_every.empty()) {
+    throw UserError("--checkpoint-every needs --checkpoint-dir");
+  }
 
   sim::Simulation simulation(net, comm, opt);
   {
@@ -80,40 +144,288 @@ int run(const RunArgs& a, comm::Communicator& world) {
           version::version(), version::git_hash(), net.name, net.total_neurons, s.synapses, comm.size(),
           dry ? fmt::format(" (dry run as rank {})", a.dry_rank) : "", opt.threads, s.build_seconds);
       if (opt.output) std::cout << fmt::format("writing {}\n", opt.output->string());
+      if (opt.checkpoint)
+        std::cout << fmt::format("checkpoints in {}{}\n", opt.checkpoint->dir.string(),
+                                 opt.checkpoint->every_text.empty() ? " (on SIGTERM/SIGUSR1 only)"
+                                                                    : " every " + opt.checkpoint->every_text);
       std::cout.flush();
     }
   }
   const auto s = simulation.run();
-  if (root) {
-    std::uint64_t total_spikes = 0;
-    for (const auto& p : s.populations) total_spikes += p.spikes;
+  print_run_summary(simulation, s, opt, comm);
+  return kExitOk;
+}
+
+void print_run_summary(const sim::Simulation& simulation, const sim::Summary& s, const sim::Options& opt,
+                       comm::Communicator& comm) {
+  const auto mem = simulation.memory();
+  if (comm.rank() != 0) return;
+  if (s.stopped) {
     std::cout << fmt::format(
-        "simulated {:.1f} ms in {:.2f} s wall ({:.3f} s per simulated second); {} spikes\n", s.simulated_ms,
-        s.wall_seconds, s.simulated_ms > 0 ? s.wall_seconds / (s.simulated_ms * 1e-3) : 0.0, total_spikes);
-    for (const auto& p : s.populations) {
-      if (!p.spiking) {
-        std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  (non-spiking)\n", p.name, p.model, p.size);
-        continue;
+        "stopped {} at t = {:.1f} ms after writing checkpoint {}\nresume with: plexus resume {}   (under "
+        "mpiexec/srun with any number of ranks)\n",
+        s.stop_signal ? std::string("on ") + checkpoint::signal_name(s.stop_signal) : std::string("as asked"),
+        s.simulated_ms, s.last_checkpoint.string(), opt.checkpoint->dir.string());
+    std::cout.flush();
+    return;
+  }
+  std::uint64_t total_spikes = 0;
+  for (const auto& p : s.populations) total_spikes += p.spikes;
+  std::cout << fmt::format(
+      "simulated {:.1f} ms in {:.2f} s wall ({:.3f} s per simulated second); {} spikes\n", s.simulated_ms,
+      s.wall_seconds, s.simulated_ms > 0 ? s.wall_seconds / (s.simulated_ms * 1e-3) : 0.0, total_spikes);
+  for (const auto& p : s.populations) {
+    if (!p.spiking) {
+      std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  (non-spiking)\n", p.name, p.model, p.size);
+      continue;
+    }
+    std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  {:>10} spikes  {:8.3f} Hz\n", p.name, p.model,
+                             p.size, p.spikes, p.rate_hz);
+  }
+  std::cout << fmt::format("peak memory per rank: {}\n", describe_minmax(s.peak_rss_bytes, true));
+  if (s.synapses > 0) {
+    std::uint64_t bytes = 0, local = 0;
+    for (auto b : s.synapse_bytes) bytes += b;
+    for (auto l : s.local_synapses) local += l;
+    std::cout << fmt::format("synapses per rank: {}; {:.2f} bytes per synapse\n",
+                             describe_minmax(s.local_synapses, false),
+                             local ? static_cast<double>(bytes) / static_cast<double>(local) : 0.0);
+  }
+  std::string parts;
+  for (const auto& [k, b] : mem.entries())
+    parts +=
+        fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, memory::human_bytes(static_cast<double>(b)));
+  std::cout << fmt::format("rank {} holds: {}\n", comm.rank(), parts);
+  if (opt.output) std::cout << fmt::format("wrote {}\n", opt.output->string());
+}
+
+// plexus resume PATH: continues a run from its newest checkpoint (or the one named), on any number
+// of ranks and threads, appending to the same result file.
+int resume(const RunArgs& a, comm::Communicator& comm) {
+  const bool root = comm.rank() == 0;
+  const std::filesystem::path given = a.model;  // the checkpoint path
+  std::string located, error;
+  if (root) {
+    try {
+      if (std::filesystem::exists(given / "finished")) {
+        std::ifstream in(given / "finished");
+        std::string result;
+        std::getline(in, result);
+        located = "finished:" + result;
+      } else {
+        located = checkpoint::locate(given).string();
       }
-      std::cout << fmt::format("  {:<16} {:<14} {:>8} neurons  {:>10} spikes  {:8.3f} Hz\n", p.name, p.model,
-                               p.size, p.spikes, p.rate_hz);
+    } catch (const std::exception& e) {
+      error = e.what();
     }
-    std::cout << fmt::format("peak memory per rank: {}\n", describe_minmax(s.peak_rss_bytes, true));
-    const auto mem = simulation.memory();
-    if (s.synapses > 0) {
-      std::uint64_t bytes = 0, local = 0;
-      for (auto b : s.synapse_bytes) bytes += b;
-      for (auto l : s.local_synapses) local += l;
-      std::cout << fmt::format("synapses per rank: {}; {:.2f} bytes per synapse\n",
-                               describe_minmax(s.local_synapses, false),
-                               local ? static_cast<double>(bytes) / static_cast<double>(local) : 0.0);
+  }
+  comm.broadcast(error, 0);
+  if (!error.empty()) throw UserError(error);
+  comm.broadcast(located, 0);
+  if (located.rfind("finished:", 0) == 0) {
+    if (root)
+      std::cout << fmt::format("the run in {} has finished; its result is {}\n", given.string(),
+                               located.substr(9));
+    return kExitOk;
+  }
+  const std::filesystem::path ckpt = located;
+  checkpoint::Snapshot snapshot(ckpt, comm);
+  const auto& m = snapshot.manifest();
+  if (m.command != "run")
+    throw UserError(
+        fmt::format("checkpoint '{}' was written by 'plexus {}'; 'plexus resume' continues plain runs",
+                    ckpt.string(), m.command));
+  if (m.plexus_version != version::version())
+    throw UserError(fmt::format("checkpoint '{}' was written by Plexus {}; this is Plexus {}", ckpt.string(),
+                                m.plexus_version, version::version()));
+  if (root && m.git_hash != version::git_hash())
+    std::cerr << fmt::format(
+        "plexus: warning: checkpoint written by build {}, this is build {}; the result may "
+        "differ in the last bits from an uninterrupted run\n",
+        m.git_hash, version::git_hash());
+  auto config = model::Config::parse(m.config_text, m.config_source, m.config_overrides);
+  config.set_base_dir(m.config_base_dir);
+  const model::Network net = model::Network::from_config(config);
+  if (net.run.steps != m.total_steps || net.config.to_toml() != m.config_toml)
+    throw UserError(fmt::format("checkpoint '{}' is mismatched: its config does not reproduce its network",
+                                ckpt.string()));
+
+  sim::Options opt;
+  opt.threads = threads_of(a);
+  opt.progress = root && !a.quiet;
+  opt.log = &std::cerr;
+  if (!m.result_file.empty()) opt.output = std::filesystem::path(a.output.empty() ? m.result_file : a.output);
+  if (m.result_file.empty() && !a.output.empty())
+    throw UserError("the checkpointed run wrote no result file; -o does not apply");
+  sim::CheckpointOptions c;
+  c.dir = ckpt.parent_path();
+  const auto keep = m.integers.find("run/checkpoint_keep");
+  c.keep = a.checkpoint_keep > 0      ? a.checkpoint_keep
+           : keep != m.integers.end() ? static_cast<int>(keep->second)
+                                      : 2;
+  const auto every = m.texts.find("run/checkpoint_every");
+  parse_checkpoint_every(!a.checkpoint_every.empty() ? a.checkpoint_every
+                         : every != m.texts.end()    ? every->second
+                                                     : "",
+                         net.run.dt_ms, c);
+  if (a.stop_at_ms > 0) c.stop_at_step = net.ms_to_steps(a.stop_at_ms);
+  opt.checkpoint = c;
+  opt.resume = &snapshot;
+  checkpoint::install_stop_handlers();
+
+  sim::Simulation simulation(net, comm, opt);
+  if (root) {
+    std::cout << fmt::format(
+        "plexus {} ({}): resuming '{}' from {} at t = {:.1f} ms (written on {} rank(s)); {} rank(s) x {} "
+        "thread(s)\n",
+        version::version(), version::git_hash(), net.name, ckpt.string(), net.step_to_ms(m.step), m.ranks,
+        comm.size(), opt.threads);
+    if (opt.output) std::cout << fmt::format("appending to {}\n", opt.output->string());
+    std::cout.flush();
+  }
+  const auto s = simulation.run();
+  print_run_summary(simulation, s, opt, comm);
+  return kExitOk;
+}
+
+// plexus scale-test: builds the model at another size, runs a few hundred steps and reports, per rank
+// (min / mean / max), the bytes of each structure, peak memory, bytes per synapse and time per step;
+// under --dry-run-ranks R one process plays one rank of an R-rank run.
+struct ScaleArgs {
+  RunArgs run;
+  double neurons = 0;
+  std::string keep = "indegree";
+  int steps = 300;
+  std::string json;
+};
+
+int scale_test(const ScaleArgs& a, comm::Communicator& world) {
+  const bool root = world.rank() == 0;
+  std::unique_ptr<comm::Communicator> dry;
+  if (a.run.dry_ranks > 0) dry = comm::make_dry_run(a.run.dry_rank, a.run.dry_ranks);
+  comm::Communicator& comm = dry ? *dry : world;
+
+  // Scale the populations of ordinary neurons (not spike sources or readouts) to `neurons` in all,
+  // holding each projection's mean in-degree (p scaled by 1/f) or its connection probability
+  // (fixed in-degrees scaled by f).
+  const model::Network base = model::Network::from_config(model::Config::load(a.run.model, a.run.sets));
+  double scalable = 0;
+  for (const auto& p : base.populations) {
+    const auto* info = neuron::Registry::get().find(p.model);
+    if (info && info->phase == neuron::Phase::Update) scalable += p.size;
+  }
+  if (scalable <= 0) throw UserError(a.run.model + ": no population of ordinary neurons to scale");
+  const double f = a.neurons > 0 ? a.neurons / scalable : 1.0;
+  std::vector<std::string> sets = a.run.sets;
+  std::vector<bool> scaled(base.populations.size(), false);
+  for (const auto& p : base.populations) {
+    const auto* info = neuron::Registry::get().find(p.model);
+    if (!info || info->phase != neuron::Phase::Update) continue;
+    scaled[p.index] = true;
+    sets.push_back(
+        fmt::format("populations.{}.size={}", p.name, std::max<long long>(1, std::llround(p.size * f))));
+  }
+  for (const auto& pr : base.projections) {
+    if (!scaled[pr.source]) continue;
+    if (pr.rule == model::ConnectRule::FixedProbability && a.keep == "indegree")
+      sets.push_back(fmt::format("projections.{}.p={:.17g}", pr.name, std::min(1.0, pr.p / f)));
+    if (pr.rule == model::ConnectRule::FixedIndegree && a.keep == "p")
+      sets.push_back(fmt::format("projections.{}.indegree={}", pr.name,
+                                 std::max<long long>(1, std::llround(pr.indegree * f))));
+    if (pr.rule == model::ConnectRule::FromFile && f != 1.0)
+      throw UserError(fmt::format("projection '{}' is read from a file and cannot be scaled", pr.name));
+  }
+  const double dt = base.run.dt_ms;
+  sets.push_back(fmt::format("run.duration_ms={:.17g}", a.steps * dt));
+  const model::Network net = model::Network::from_config(model::Config::load(a.run.model, sets));
+
+  sim::Options opt;
+  opt.threads = threads_of(a.run);
+  opt.progress = false;
+  std::filesystem::path tmp;
+  if (!dry) {
+    // Record as the model says, into a file that is removed afterwards, so that recording buffers count.
+    std::string name = fmt::format("plexus-scale-{}", ::getpid());
+    comm.broadcast(name, 0);
+    tmp = std::filesystem::temp_directory_path() / (name + ".h5");
+    opt.output = tmp;
+  }
+  sim::Simulation simulation(net, comm, opt);
+  simulation.run_until(net.run.steps);
+  const auto mem = simulation.memory();  // before the end of the run releases the recording buffers
+  const auto s = simulation.run();
+  if (!tmp.empty() && root) std::filesystem::remove(tmp);
+
+  auto get = [&](const char* k) -> std::uint64_t {
+    auto it = mem.entries().find(k);
+    return it == mem.entries().end() ? 0 : static_cast<std::uint64_t>(it->second);
+  };
+  const auto& st = comm.stats();
+  const double steps = static_cast<double>(std::max<Step>(s.steps, 1));
+  const double exch = st.seconds / steps, total = s.wall_seconds / steps;
+  struct Row {
+    std::string name, unit;
+    std::vector<double> v;
+  };
+  auto per_rank = [&](double x) { return comm.allgather(x); };
+  std::vector<Row> rows = {
+      {"neuron state", "bytes", per_rank(static_cast<double>(get("neuron state")))},
+      {"synapses", "bytes", per_rank(static_cast<double>(get("synapses")))},
+      {"learning state", "bytes", per_rank(static_cast<double>(get("learning state")))},
+      {"delay buffers", "bytes", per_rank(static_cast<double>(get("delay buffers")))},
+      {"communication buffers", "bytes", per_rank(static_cast<double>(get("communication buffers")))},
+      {"HDF5 buffers (recorder)", "bytes", per_rank(static_cast<double>(get("recording buffers")))},
+      {"peak RSS", "bytes", per_rank(static_cast<double>(memory::peak_rss_bytes()))},
+      {"local synapses", "",
+       per_rank(static_cast<double>(s.local_synapses[static_cast<std::size_t>(comm.rank())]))},
+      {"bytes per synapse", "",
+       per_rank(s.local_synapses[static_cast<std::size_t>(comm.rank())]
+                    ? static_cast<double>(get("synapses")) /
+                          static_cast<double>(s.local_synapses[static_cast<std::size_t>(comm.rank())])
+                    : 0.0)},
+      {"time per step: compute", "ms", per_rank(1e3 * std::max(0.0, total - exch))},
+      {"time per step: exchange", "ms", per_rank(1e3 * exch)},
+      {"spikes received per step", "", per_rank(static_cast<double>(st.spikes_received) / steps)},
+      {"bytes sent per step", "bytes", per_rank(static_cast<double>(st.bytes_sent) / steps)},
+      {"bytes received per step", "bytes", per_rank(static_cast<double>(st.bytes_received) / steps)},
+  };
+  if (!root) return kExitOk;
+  std::cout << fmt::format(
+      "scale test: model '{}', {} neurons ({} x the file's ordinary neurons, {} held), {} synapses; {} "
+      "rank(s){} x {} "
+      "thread(s); {} steps of {} ms\n",
+      net.name, net.total_neurons, fmt::format("{:.4g}", f),
+      a.keep == "p" ? "connection probability" : "mean in-degree", s.synapses, comm.size(),
+      dry ? fmt::format(" (dry run: this process is rank {})", a.run.dry_rank) : "", opt.threads, s.steps,
+      dt);
+  std::cout << fmt::format("{:<26} {:>14} {:>14} {:>14}\n", "per rank", "min", "mean", "max");
+  for (const auto& r : rows) {
+    double lo = r.v[0], hi = r.v[0], sum = 0;
+    for (double x : r.v) lo = std::min(lo, x), hi = std::max(hi, x), sum += x;
+    const double mean = sum / static_cast<double>(r.v.size());
+    auto show = [&](double x) {
+      return r.unit == "bytes" ? memory::human_bytes(x)
+                               : fmt::format("{:.3g}{}", x, r.unit.empty() ? "" : " " + r.unit);
+    };
+    std::cout << fmt::format("{:<26} {:>14} {:>14} {:>14}\n", r.name, show(lo), show(mean), show(hi));
+  }
+  if (dry)
+    std::cout << "(dry run: the other ranks are synthesised, so min = mean = max = this rank's values)\n";
+  if (!a.json.empty()) {
+    std::ofstream j(a.json);
+    j << fmt::format(
+        "{{\"model\": \"{}\", \"neurons\": {}, \"synapses\": {}, \"ranks\": {}, \"threads\": {}, "
+        "\"dry_run\": {}, "
+        "\"rank\": {}, \"steps\": {}, \"keep\": \"{}\", \"per_rank\": {{",
+        net.name, net.total_neurons, s.synapses, comm.size(), opt.threads, dry ? "true" : "false",
+        a.run.dry_rank, s.steps, a.keep);
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      j << fmt::format("{}\"{}\": [", i ? ", " : "", rows[i].name);
+      for (std::size_t k = 0; k < (dry ? 1 : rows[i].v.size()); ++k)
+        j << fmt::format("{}{:.17g}", k ? ", " : "", rows[i].v[k]);
+      j << "]";
     }
-    std::string parts;
-    for (const auto& [k, b] : mem.entries())
-      parts +=
-          fmt::format("{}{} {}", parts.empty() ? "" : ", ", k, memory::human_bytes(static_cast<double>(b)));
-    std::cout << fmt::format("rank {} holds: {}\n", comm.rank(), parts);
-    if (opt.output) std::cout << fmt::format("wrote {}\n", opt.output->string());
+    j << "}}\n";
   }
   return kExitOk;
 }
@@ -283,6 +595,40 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--dry-run-rank", ra.dry_rank, "Which rank to play in a dry run (default 0)")
       ->needs(dr)
       ->check(CLI::NonNegativeNumber);
+  auto* ckdir = run_cmd->add_option(
+      "--checkpoint-dir", ra.checkpoint_dir,
+      "Write checkpoints here (periodically with --checkpoint-every, and on SIGTERM/SIGUSR1)");
+  run_cmd
+      ->add_option("--checkpoint-every", ra.checkpoint_every,
+                   "Simulated time ('100ms', '2s') or wall-clock time ('30min', '1h') between checkpoints")
+      ->needs(ckdir);
+  run_cmd->add_option("--checkpoint-keep", ra.checkpoint_keep, "Newest checkpoints kept (default 2)")
+      ->needs(ckdir)
+      ->check(CLI::Range(1, 1000000));
+  run_cmd
+      ->add_option("--stop-at-ms", ra.stop_at_ms,
+                   "Checkpoint and stop at this simulated time (as on SIGUSR1)")
+      ->needs(ckdir)
+      ->check(CLI::PositiveNumber);
+  RunArgs rsa;
+  auto* resume_cmd = app.add_subcommand(
+      "resume",
+      "Continue a run from its newest checkpoint (under mpiexec -n M, any M), appending to its result file");
+  resume_cmd
+      ->add_option("checkpoint", rsa.model,
+                   "Checkpoint directory (--checkpoint-dir of the run) or one checkpoint")
+      ->required();
+  resume_cmd->add_option(
+      "-o,--output", rsa.output,
+      "Result file to continue (its NAME.h5.partial must be there; default: the run's own)");
+  resume_cmd->add_option("--threads", rsa.threads, "OpenMP threads per rank (default 1, or OMP_NUM_THREADS)")
+      ->check(CLI::Range(1, 1024));
+  resume_cmd->add_option("--checkpoint-every", rsa.checkpoint_every, "Change the checkpoint interval");
+  resume_cmd->add_option("--checkpoint-keep", rsa.checkpoint_keep, "Change how many checkpoints are kept")
+      ->check(CLI::Range(1, 1000000));
+  resume_cmd->add_flag("-q,--quiet", rsa.quiet, "No progress line");
+  resume_cmd->add_option("--stop-at-ms", rsa.stop_at_ms, "Checkpoint and stop again at this simulated time")
+      ->check(CLI::PositiveNumber);
   RunArgs ta;
   auto* train_cmd =
       app.add_subcommand("train", "Train a model with its [train] rule on its [task] (under mpiexec -n R)");
@@ -293,6 +639,29 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--set", ta.sets,
                         "Override a model key: --set train.iterations=50 --set train.batch_size=32 (repeatable)");
   train_cmd->add_flag("-q,--quiet", ta.quiet, "No progress lines");
+  ScaleArgs sa;
+  auto* scale_cmd = app.add_subcommand(
+      "scale-test",
+      "Build a model at another size, run a few hundred steps, report memory and time per rank");
+  scale_cmd->add_option("model", sa.run.model, "Model file (TOML)")->required();
+  scale_cmd
+      ->add_option("--neurons", sa.neurons,
+                   "Neurons in the populations of ordinary neurons (default: as in the file)")
+      ->check(CLI::PositiveNumber);
+  scale_cmd
+      ->add_option("--keep", sa.keep, "Hold each projection's mean in-degree (default) or its probability p")
+      ->check(CLI::IsMember({"indegree", "p"}));
+  scale_cmd->add_option("--steps", sa.steps, "Steps to run (default 300)")->check(CLI::Range(1, 100000000));
+  scale_cmd->add_option("--threads", sa.run.threads, "OpenMP threads per rank")->check(CLI::Range(1, 1024));
+  scale_cmd->add_option("--set", sa.run.sets, "Override a model key (repeatable)");
+  scale_cmd->add_option("--json", sa.json, "Also write the figures to this file (JSON)");
+  auto* sdr = scale_cmd
+                  ->add_option("--dry-run-ranks", sa.run.dry_ranks,
+                               "Play one rank of an R-rank run in this process (others' spikes synthesised)")
+                  ->check(CLI::Range(1, 1 << 20));
+  scale_cmd->add_option("--dry-run-rank", sa.run.dry_rank, "Which rank to play (default 0)")
+      ->needs(sdr)
+      ->check(CLI::NonNegativeNumber);
   std::string inspect_path;
   auto* inspect_cmd = app.add_subcommand("inspect", "Describe what a result file holds");
   inspect_cmd->add_option("file", inspect_path, "Result file (HDF5)")->required();
@@ -315,6 +684,14 @@ int main(int argc, char** argv) {
         throw plexus::UserError("--dry-run-rank must be below --dry-run-ranks");
       return run(ra, *world);
     }
+    if (*resume_cmd) return resume(rsa, *world);
+    if (*scale_cmd) {
+      if (sa.run.dry_ranks > 0 && sa.run.dry_rank >= sa.run.dry_ranks)
+        throw plexus::UserError("--dry-run-rank must be below --dry-run-ranks");
+      if (sa.run.dry_ranks > 0 && world->size() > 1)
+        throw plexus::UserError("a dry run is one process: start it without mpiexec");
+      return scale_test(sa, *world);
+    }
     if (*train_cmd) return train(ta, *world);
     if (*inspect_cmd) return root ? inspect(inspect_path) : plexus::kExitOk;
     if (*models_cmd) {
@@ -328,6 +705,8 @@ int main(int argc, char** argv) {
     return plexus::kExitUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "plexus: rank %d failed: %s\n", world->rank(), e.what());
+    // The other ranks may be waiting in a collective: end the job rather than hang.
+    if (world->size() > 1) env->abort(plexus::kExitFailure);
     return plexus::kExitFailure;
   }
   return plexus::kExitOk;

@@ -11,6 +11,8 @@ packages=(
   catch2 librandom123-dev libtoml11-dev libcli11-dev libfmt-dev
   python3 python3-numpy python3-h5py python3-matplotlib
   zlib1g-dev dataset-fashion-mnist  # IDX images (gzip); the set the equilibrium model and its tests use
+  # A real single-node Slurm for the job-chain test (cluster/local_slurm.sh).
+  slurm-wlm munge
 )
 # Optional groups, requested by name: `install-deps.sh bench` adds the Brian2 peer.
 for group in "$@"; do

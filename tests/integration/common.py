@@ -50,3 +50,19 @@ class Checker:
     def finish(self):
         print(f"{self.checks - self.failures} of {self.checks} checks passed")
         sys.exit(1 if self.failures else 0)
+
+
+def result_digests(path):
+    """sha256 of every dataset of a result file except /metadata (wall times and such differ between
+    runs), by path: two runs with equal digests recorded the same spikes, samples and weights."""
+    import hashlib
+
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset) and not name.startswith("metadata"):
+                out[name] = (hashlib.sha256(obj[()].tobytes()).hexdigest(), obj.shape)
+        f.visititems(visit)
+    return out

@@ -78,9 +78,28 @@ class DryRun final : public Communicator {
     ++stats_.exchanges;
     stats_.spikes_sent += local.size();
     stats_.spikes_received += global.size();
-    stats_.bytes_sent += (local.size() + 1) * sizeof(Gid);
-    stats_.bytes_received += (global.size() + static_cast<std::size_t>(size_)) * sizeof(Gid);
+    // Traffic and buffers as the MPI implementation would have them (mpi_communicator.cpp): one
+    // allgather of fixed slots, a second exact round when a rank overflows its slot, which then grows.
+    std::size_t most = 0;
+    for (std::size_t r = 0; r + 1 < bounds_.size(); ++r) most = std::max(most, bounds_[r + 1] - bounds_[r]);
+    const auto R = static_cast<std::size_t>(size_);
+    if (size_ > 1) {  // one rank exchanges nothing
+      stats_.bytes_sent += slot_ * sizeof(Gid);
+      stats_.bytes_received += slot_ * R * sizeof(Gid);
+    }
+    if (size_ > 1 && most + 1 > slot_) {
+      ++stats_.retries;
+      stats_.bytes_sent += local.size() * sizeof(Gid);
+      stats_.bytes_received += global.size() * sizeof(Gid);
+      while (slot_ < most + 1) slot_ *= 2;
+    }
     stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  std::size_t buffer_bytes() const override {
+    if (size_ == 1) return 0;
+    const auto R = static_cast<std::size_t>(size_);
+    return (slot_ + slot_ * R) * sizeof(Gid) + R * (sizeof(std::uint32_t) + 2 * sizeof(int)) +
+           (R + 1) * sizeof(std::size_t);
   }
   // Collectives answer as if every rank contributed the same value as this one.
   std::vector<std::uint64_t> allgather(std::uint64_t v) override {
@@ -100,6 +119,7 @@ class DryRun final : public Communicator {
   int rank_, size_;
   Synthesiser synth_;
   std::vector<std::size_t> bounds_;
+  std::size_t slot_ = 64;  // as in the MPI implementation
 };
 
 }  // namespace

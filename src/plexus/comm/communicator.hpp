@@ -77,6 +77,8 @@ class Communicator {
   }
 
   const ExchangeStats& stats() const { return stats_; }
+  // Bytes held in the communicator's own buffers (a dry run: what the MPI implementation would hold).
+  virtual std::size_t buffer_bytes() const { return 0; }
 
  protected:
   ExchangeStats stats_;
@@ -93,6 +95,9 @@ class Environment {
   bool mpi() const { return mpi_; }
   // A communicator over all processes of this job (single-process if MPI is not in use).
   std::unique_ptr<Communicator> world() const;
+  // Ends every rank of the job (MPI_Abort) after a failure that the others cannot know of; without
+  // it they would wait in the next collective for ever. Does nothing without MPI.
+  void abort(int code) const;
 
  private:
   bool mpi_ = false;

@@ -108,6 +108,12 @@ class Mpi final : public Communicator {
     stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
+  std::size_t buffer_bytes() const override {
+    return (send_.capacity() + recv_.capacity()) * sizeof(Gid) + counts_.capacity() * sizeof(std::uint32_t) +
+           (displs_.capacity() + icounts_.capacity()) * sizeof(int) +
+           bounds_.capacity() * sizeof(std::size_t);
+  }
+
   std::vector<std::uint64_t> allgather(std::uint64_t v) override {
     std::vector<std::uint64_t> out(static_cast<std::size_t>(size_));
     check(MPI_Allgather(&v, 1, MPI_UINT64_T, out.data(), 1, MPI_UINT64_T, comm_), "MPI_Allgather");
@@ -177,6 +183,10 @@ Environment::Environment(int& argc, char**& argv) {
 
 Environment::~Environment() {
   if (mpi_) MPI_Finalize();
+}
+
+void Environment::abort(int code) const {
+  if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
 std::unique_ptr<Communicator> Environment::world() const {

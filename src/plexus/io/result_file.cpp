@@ -49,12 +49,36 @@ void ensure_groups(hid_t file, const std::string& path) {
   }
 }
 
+// Chunks allocated when a dataset is extended, as parallel HDF5 does anyway: a file written by one
+// process without MPI-IO (incremental allocation) and continued by several ranks from a checkpoint
+// otherwise fails in collective writes (MPI_File_set_view: invalid datatype, HDF5 1.10 + OMPIO).
+void set_allocation(hid_t dcpl) {
+  H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+}
+
 }  // namespace
 
-ResultFile::ResultFile(std::filesystem::path final_path, comm::Communicator& comm)
+ResultFile::ResultFile(std::filesystem::path final_path, comm::Communicator& comm, Mode mode)
     : final_(std::move(final_path)), comm_(comm), impl_(std::make_unique<Impl>()) {
   partial_ = final_;
   partial_ += ".partial";
+  if (mode == Mode::Append) {
+    if (!std::filesystem::exists(partial_))
+      throw UserError(fmt::format("cannot continue the result file: '{}' does not exist{}", partial_.string(),
+                                  std::filesystem::exists(final_) ? " (the run has finished)" : ""));
+    h5::Handle fapl{static_cast<hid_t>(comm::hdf5_file_access(comm_)), H5Pclose};
+    hid_t fid;
+    {
+      h5::QuietErrors quiet;
+      fid = H5Fopen(partial_.c_str(), H5F_ACC_RDWR, fapl.id());
+    }
+    if (fid < 0)
+      throw UserError(fmt::format(
+          "cannot continue the result file: '{}' is not a readable HDF5 file (damaged?)", partial_.string()));
+    impl_->file = h5::Handle(fid, H5Fclose);
+    impl_->xfer = h5::Handle(static_cast<hid_t>(comm::hdf5_collective_transfer(comm_)), H5Pclose);
+    return;
+  }
   if (comm_.rank() == 0 && final_.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(final_.parent_path(), ec);
@@ -182,6 +206,7 @@ void ResultFile::create_series(const std::string& path, std::size_t chunk) {
   auto space = h5::dataspace(H5Screate_simple(1, &dims, &maxdims));
   auto dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
   H5Pset_chunk(dcpl.id(), 1, &chunk_dims);
+  set_allocation(dcpl.id());
   impl_->datasets[path] = h5::dataset(H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(),
                                                  space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
                                       path);
@@ -220,6 +245,7 @@ void ResultFile::create_table(const std::string& path, std::size_t columns, std:
   auto space = h5::dataspace(H5Screate_simple(2, dims, maxdims));
   auto dcpl = h5::plist(H5Pcreate(H5P_DATASET_CREATE));
   H5Pset_chunk(dcpl.id(), 2, chunk);
+  set_allocation(dcpl.id());
   impl_->datasets[path] = h5::dataset(H5Dcreate2(impl_->file.id(), path.c_str(), h5::native_type<T>(),
                                                  space.id(), H5P_DEFAULT, dcpl.id(), H5P_DEFAULT),
                                       path);
@@ -248,6 +274,39 @@ void ResultFile::append_rows(const std::string& path, std::size_t rows, std::siz
   h5::check_status(
       H5Dwrite(ds, h5::native_type<T>(), mspace.id(), fspace.id(), impl_->xfer.id(), block.data()),
       "write " + path);
+}
+
+void ResultFile::reopen(const std::string& path, std::uint64_t rows) {
+  hid_t id;
+  {
+    h5::QuietErrors quiet;
+    id = h5::exists(impl_->file.id(), path) ? H5Dopen2(impl_->file.id(), path.c_str(), H5P_DEFAULT) : -1;
+  }
+  if (id < 0)
+    throw UserError(
+        fmt::format("cannot continue the result file '{}': it has no dataset {}", partial_.string(), path));
+  auto ds = h5::dataset(id, path);
+  auto space = h5::dataspace(H5Dget_space(ds.id()));
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  hsize_t dims[2] = {0, 0};
+  if (rank < 1 || rank > 2)
+    throw UserError(fmt::format("'{}': {} is not extensible", partial_.string(), path));
+  H5Sget_simple_extent_dims(space.id(), dims, nullptr);
+  if (dims[0] < rows)
+    throw UserError(
+        fmt::format("cannot continue the result file '{}': {} has {} rows, fewer than the {} it had at the "
+                    "checkpoint (the file "
+                    "was changed or damaged)",
+                    partial_.string(), path, dims[0], rows));
+  dims[0] = rows;
+  h5::check_status(H5Dset_extent(ds.id(), dims), "cut back " + path);
+  impl_->rows[path] = rows;
+  if (rank == 2) impl_->columns[path] = dims[1];
+  impl_->datasets[path] = std::move(ds);
+}
+
+const std::map<std::string, std::uint64_t>& ResultFile::lengths() const {
+  return impl_->rows;
 }
 
 void ResultFile::flush() {

@@ -16,8 +16,11 @@ namespace plexus::io {
 
 class ResultFile {
  public:
-  // Collective. Creates the parent directory if needed.
-  ResultFile(std::filesystem::path final_path, comm::Communicator& comm);
+  // Create: a new "<name>.partial" (the parent directory is made if needed). Append: reopens the
+  // "<name>.partial" of an interrupted run, to continue it from a checkpoint (see reopen()).
+  enum class Mode { Create, Append };
+  // Collective.
+  ResultFile(std::filesystem::path final_path, comm::Communicator& comm, Mode mode = Mode::Create);
   ~ResultFile();
   ResultFile(const ResultFile&) = delete;
   ResultFile& operator=(const ResultFile&) = delete;
@@ -56,6 +59,13 @@ class ResultFile {
   template <class T>
   void append_rows(const std::string& path, std::size_t rows, std::size_t column_offset,
                    std::size_t local_columns, std::span<const T> block);
+
+  // Append mode: takes up an extensible dataset (series or table) written before, cut back to `rows`
+  // (its length when the checkpoint was taken: anything written after it is dropped). Throws
+  // UserError if the dataset is missing or shorter.
+  void reopen(const std::string& path, std::uint64_t rows);
+  // Current length (first dimension) of every extensible dataset, by path.
+  const std::map<std::string, std::uint64_t>& lengths() const;
 
   // Makes what has been written so far durable (flushes HDF5 buffers to the file system).
   void flush();

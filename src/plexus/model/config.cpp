@@ -15,6 +15,8 @@ using Value = toml::basic_value<toml::discard_comments, std::map, std::vector>;
 
 struct Config::Impl {
   Value root;
+  std::string text;                    // as read, before overrides
+  std::vector<std::string> overrides;  // as given
 };
 
 namespace {
@@ -193,6 +195,8 @@ Config Config::parse(const std::string& text, const std::string& name,
   c.impl_ = std::make_shared<Impl>();
   c.impl_->root = parse_text(text, name);
   for (const auto& o : overrides) apply_override(c.impl_->root, o);
+  c.impl_->text = text;
+  c.impl_->overrides = overrides;
   c.base_dir_ = ".";
   c.source_name_ = name;
   return c;
@@ -200,6 +204,14 @@ Config Config::parse(const std::string& text, const std::string& name,
 
 Node Config::root() const {
   return Node(std::make_shared<const Config>(*this), &impl_->root, "");
+}
+
+const std::string& Config::source_text() const {
+  return impl_->text;
+}
+
+const std::vector<std::string>& Config::overrides() const {
+  return impl_->overrides;
 }
 
 std::string Config::to_toml() const {

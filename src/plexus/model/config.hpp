@@ -28,10 +28,16 @@ class Config {
                       const std::vector<std::string>& overrides = {});
 
   Node root() const;
+  // The model file's text and the overrides as given: parsing them again gives the same network
+  // (the resolved TOML sorts tables by name, which would renumber projections and inputs).
+  const std::string& source_text() const;
+  const std::vector<std::string>& overrides() const;
   // The resolved configuration (file plus overrides) as TOML text, keys sorted.
   std::string to_toml() const;
   // Directory that relative file names in the model are resolved against.
   const std::filesystem::path& base_dir() const { return base_dir_; }
+  // A config read back from text (a checkpoint) keeps resolving names against its file's directory.
+  void set_base_dir(std::filesystem::path dir) { base_dir_ = std::move(dir); }
   const std::string& source_name() const { return source_name_; }
   std::filesystem::path resolve_path(const std::string& p) const;
 

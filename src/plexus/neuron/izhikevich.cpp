@@ -121,6 +121,11 @@ class Izhikevich final : public Population {
     if (double_exp_) return filter_;
     return std::nullopt;
   }
+  std::vector<StateArray> state() override {
+    std::vector<StateArray> out{{"v", std::span(v_)}, {"u", std::span(u_)}, {"I_syn", std::span(s_)}};
+    if (double_exp_) out.push_back({"h", std::span(h_)});  // the rise variable of the double exponential
+    return out;
+  }
 
  private:
   IzhParams p_{};

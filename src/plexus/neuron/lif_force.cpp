@@ -88,6 +88,9 @@ class LifForce final : public Population {
     kernel(p_, filter_, b, e, v_.data(), ref_.data(), syn_.data(), h_.data(), in[0], i_ext, spikes);
   }
   std::size_t state_bytes() const override { return 4 * n_ * sizeof(double); }
+  std::vector<StateArray> state() override {
+    return {{"v", std::span(v_)}, {"refractory", std::span(ref_)}, {"I_syn", std::span(syn_)}, {"h", std::span(h_)}};
+  }
   std::optional<DoubleExponential> synaptic_filter() const override { return filter_; }
 
  private:

@@ -102,6 +102,14 @@ class LifLearning final : public Population {
     kernel<kAdaptive>({v_th_, alpha_, rho_, n_ref_, gamma_}, b, e, v_.data(), a_.data(), thr_.data(),
                       psi_.data(), r_.data(), in[0], i_ext, spikes, beta_of_.data());
   }
+  std::vector<StateArray> state() override {
+    std::vector<StateArray> s{{"v", std::span(v_)}, {"psi", std::span(psi_)}, {"refractory", std::span(r_)}};
+    if constexpr (kAdaptive) {
+      s.push_back({"a", std::span(a_)});
+      s.push_back({"threshold", std::span(thr_)});
+    }
+    return s;
+  }
   std::size_t state_bytes() const override { return (kAdaptive ? 6 : 3) * n_ * sizeof(double); }
   std::optional<LearningView> learning_view() const override {
     LearningView lv;

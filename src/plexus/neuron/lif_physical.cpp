@@ -100,6 +100,12 @@ class LifCoba final : public Population {
     coba_kernel(m_, E_e_, E_i_, dt_tau_, decay_e_, decay_i_, b, e, V_.data(), g_e_.data(), g_i_.data(),
                 ref_.data(), in[0], in[1], i_ext, spikes);
   }
+  std::vector<StateArray> state() override {
+    return {{"V_m", std::span(V_)},
+            {"g_e", std::span(g_e_)},
+            {"g_i", std::span(g_i_)},
+            {"refractory", std::span(ref_)}};
+  }
   std::size_t state_bytes() const override { return 4 * n_ * sizeof(double); }
 
  private:
@@ -176,6 +182,12 @@ class LifCuba final : public Population {
     cuba_kernel(m_, {P_mm_, P_ee_, P_ii_, c_e_, c_i_, c_ext_}, b, e, V_.data(), I_e_.data(), I_i_.data(),
                 ref_.data(), in[0], in[1], i_ext, spikes);
   }
+  std::vector<StateArray> state() override {
+    return {{"V_m", std::span(V_)},
+            {"I_exc", std::span(I_e_)},
+            {"I_inh", std::span(I_i_)},
+            {"refractory", std::span(ref_)}};
+  }
   std::size_t state_bytes() const override { return 4 * n_ * sizeof(double); }
 
  private:
@@ -230,6 +242,9 @@ class LifDelta final : public Population {
   void update(Step, std::size_t b, std::size_t e, double* const* in, const double* i_ext,
               double* spikes) override {
     delta_kernel(m_, P_, c_ext_, b, e, V_.data(), ref_.data(), in[0], i_ext, spikes);
+  }
+  std::vector<StateArray> state() override {
+    return {{"V_m", std::span(V_)}, {"refractory", std::span(ref_)}};
   }
   std::size_t state_bytes() const override { return 2 * n_ * sizeof(double); }
 

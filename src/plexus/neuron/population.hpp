@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "plexus/core/types.hpp"
@@ -68,6 +69,12 @@ struct LearningView {
   const double* y = nullptr;     // readouts: output of this step
 };
 
+// One array of a model's state over the neurons held here (size() values), for checkpoints.
+struct StateArray {
+  std::string name;  // unique within the model
+  std::variant<std::span<double>, std::span<std::int64_t>, std::span<std::uint64_t>> values;
+};
+
 class Population {
  public:
   virtual ~Population() = default;
@@ -90,6 +97,13 @@ class Population {
   // that kernels vectorise (no mixed-width stores) and learning rules can use z arithmetically.
   virtual void update(Step t, std::size_t begin, std::size_t end, double* const* in, const double* i_ext,
                       double* spikes) = 0;
+
+  // Every array that carries information from one step to the next: state variables, refractory
+  // counters, generator cursors and counters (not parameters, nor values derived from the config
+  // alone). A checkpoint saves exactly these; a model given back these arrays must continue bit for
+  // bit. Pure virtual so that a new model cannot silently leave state out; tests/unit
+  // test_checkpoint.cpp checks every registered model by restoring into a fresh instance.
+  virtual std::vector<StateArray> state() = 0;
 
   // Bytes of neuron state held (for memory reports).
   virtual std::size_t state_bytes() const = 0;

@@ -41,6 +41,7 @@ class Readout final : public Population {
       spikes[i] = 0.0;
     }
   }
+  std::vector<StateArray> state() override { return {{"y", std::span(y_)}}; }
   std::size_t state_bytes() const override { return n_ * sizeof(double); }
   std::optional<LearningView> learning_view() const override {
     LearningView lv;

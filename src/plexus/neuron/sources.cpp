@@ -49,6 +49,10 @@ class PoissonSource final : public Population {
       if (spike) next_[i] = draw_next(i, t);
     }
   }
+  // The step of each neuron's next spike and how many gaps it has drawn (the RNG counter).
+  std::vector<StateArray> state() override {
+    return {{"next_spike_step", std::span(next_)}, {"draws", std::span(count_)}};
+  }
   std::size_t state_bytes() const override { return n_ * (sizeof(Step) + sizeof(std::uint64_t)); }
 
  private:
@@ -120,6 +124,8 @@ class SpikeSource final : public Population {
       spikes[i] = spike ? 1.0 : 0.0;
     }
   }
+  // The spike times come from the config; only the position in each train is state.
+  std::vector<StateArray> state() override { return {{"cursor", std::span(cursor_)}}; }
   std::size_t state_bytes() const override {
     std::size_t b = cursor_.size() * sizeof(std::size_t);
     for (const auto& s : steps_) b += s.capacity() * sizeof(Step);
@@ -128,7 +134,7 @@ class SpikeSource final : public Population {
 
  private:
   std::vector<std::vector<Step>> steps_;
-  std::vector<std::size_t> cursor_;
+  std::vector<std::uint64_t> cursor_;
 };
 
 class Parrot final : public Population {
@@ -148,6 +154,7 @@ class Parrot final : public Population {
       input[i] = 0.0;
     }
   }
+  std::vector<StateArray> state() override { return {}; }  // stateless relay
   std::size_t state_bytes() const override { return 0; }
 
  private:
@@ -172,6 +179,7 @@ class TaskInput final : public Population {
       for (std::size_t i = b; i < e; ++i) spikes[i] = 0.0;
     }
   }
+  std::vector<StateArray> state() override { return {}; }  // the task holds the trial state
   std::size_t state_bytes() const override { return 0; }
 
  private:

@@ -4,22 +4,38 @@
 
 #include <fmt/format.h>
 
+#include "plexus/core/error.hpp"
+
 namespace plexus::sim {
 
 Recorder::Recorder(const model::Network& net, const partition::Partition& part, comm::Communicator& comm,
-                   io::ResultFile& file, std::vector<RecordedPopulation> pops, int threads)
+                   io::ResultFile& file, std::vector<RecordedPopulation> pops, int threads,
+                   const Resume* resume)
     : net_(net), part_(part), comm_(comm), file_(file), pops_(std::move(pops)) {
+  const bool create = resume == nullptr;
+  auto reopen = [&](const std::string& path) {
+    auto it = resume->lengths.find(path);
+    if (it == resume->lengths.end())
+      throw UserError("the checkpoint does not record the result dataset " + path +
+                      " (another recording setup?)");
+    file_.reopen(path, it->second);
+  };
   // Spikes: /spikes/<population>/{timestamps, node_ids}, SONATA layout.
   buffer_of_population_.assign(net.populations.size(), -1);
-  file_.create_group("/spikes");
+  if (create) file_.create_group("/spikes");
   for (std::size_t p = 0; p < pops_.size(); ++p) {
     if (!pops_[p].record_spikes) continue;
     const std::string g = "/spikes/" + net.populations[p].name;
-    file_.create_group(g);
-    file_.sorting_attribute(g, 2);  // by_time
-    file_.create_series<double>(g + "/timestamps");
-    file_.attribute(g + "/timestamps", "units", std::string("ms"));
-    file_.create_series<std::uint64_t>(g + "/node_ids");
+    if (create) {
+      file_.create_group(g);
+      file_.sorting_attribute(g, 2);  // by_time
+      file_.create_series<double>(g + "/timestamps");
+      file_.attribute(g + "/timestamps", "units", std::string("ms"));
+      file_.create_series<std::uint64_t>(g + "/node_ids");
+    } else {
+      reopen(g + "/timestamps");
+      reopen(g + "/node_ids");
+    }
     buffer_of_population_[p] = static_cast<int>(spike_buffers_.size());
     spike_buffers_.push_back({static_cast<int>(p), {}, {}});
   }
@@ -63,23 +79,56 @@ Recorder::Recorder(const model::Network& net, const partition::Partition& part, 
     }
     s.rows_cap = static_cast<std::size_t>(net.record.flush_interval_steps / s.interval + 2);
     s.buffer.assign(s.variables.size(), std::vector<double>(s.rows_cap * (s.col_end - s.col_begin), 0.0));
-    file_.create_group(s.group);
-    std::vector<std::uint64_t> id64(ids.begin(), ids.end());
-    file_.write_replicated<std::uint64_t>(s.group + "/node_ids", id64);
-    file_.create_series<double>(s.group + "/times_ms", 4096);
-    file_.attribute(s.group + "/times_ms", "units", std::string("ms"));
-    file_.attribute(s.group, "interval_ms", static_cast<double>(s.interval) * net.run.dt_ms);
+    if (create) {
+      file_.create_group(s.group);
+      std::vector<std::uint64_t> id64(ids.begin(), ids.end());
+      file_.write_replicated<std::uint64_t>(s.group + "/node_ids", id64);
+      file_.create_series<double>(s.group + "/times_ms", 4096);
+      file_.attribute(s.group + "/times_ms", "units", std::string("ms"));
+      file_.attribute(s.group, "interval_ms", static_cast<double>(s.interval) * net.run.dt_ms);
+    } else {
+      reopen(s.group + "/times_ms");
+    }
     for (std::size_t v = 0; v < s.variables.size(); ++v) {
       const std::string ds = s.group + "/" + s.variables[v];
-      file_.create_table<double>(ds, ids.size(), std::min<std::size_t>(s.rows_cap, 1024));
-      file_.attribute(ds, "units", s.units[v]);
+      if (create) {
+        file_.create_table<double>(ds, ids.size(), std::min<std::size_t>(s.rows_cap, 1024));
+        file_.attribute(ds, "units", s.units[v]);
+      } else {
+        reopen(ds);
+      }
     }
     samples_.push_back(std::move(s));
   }
 
   weight_next_.assign(net.record.weights.size(), 0);
   weight_ids_written_.assign(net.record.weights.size(), false);
-  open_window(0);
+  if (create) {
+    open_window(0);
+    return;
+  }
+  if (resume->weight_next.size() != weight_next_.size())
+    throw UserError("the checkpoint records another number of weight recordings");
+  for (std::size_t i = 0; i < weight_next_.size(); ++i) {
+    weight_next_[i] = static_cast<std::size_t>(resume->weight_next[i]);
+    weight_ids_written_[i] = weight_next_[i] > 0;
+    if (weight_ids_written_[i]) {
+      const std::string g = "/weights/" + net.projections[net.record.weights[i].projection].name;
+      for (const char* d : {"/source_ids", "/target_ids", "/times_ms", "/values"}) reopen(g + d);
+    }
+  }
+  for (auto& s : samples_) s.first_row_step = resume->step;
+  restart_window(resume->step);
+}
+
+void Recorder::restart_window(Step t) {
+  const Step F = net_.record.flush_interval_steps;
+  window_begin_ = t;
+  window_end_ = std::min((t / F + 1) * F, std::max<Step>(net_.run.steps, t + 1));
+  const auto slice =
+      partition::block(static_cast<Gid>(window_end_ - window_begin_), comm_.size(), comm_.rank());
+  slice_begin_ = window_begin_ + slice.begin;
+  slice_end_ = window_begin_ + slice.end;
 }
 
 void Recorder::open_window(Step begin) {

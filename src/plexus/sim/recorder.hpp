@@ -5,6 +5,7 @@
 // a collective append in rank order writes the window sorted by time without sorting or moving
 // data between ranks.
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -30,8 +31,16 @@ struct RecordedPopulation {
 
 class Recorder {
  public:
+  // `resume`: continue a result file from a checkpoint taken before step resume->step: datasets are
+  // reopened at the lengths they had then (nothing is created or written again).
+  struct Resume {
+    Step step = 0;
+    std::map<std::string, std::uint64_t> lengths;  // dataset -> rows
+    std::vector<std::int64_t> weight_next;         // per weight spec: snapshots taken
+  };
   Recorder(const model::Network& net, const partition::Partition& part, comm::Communicator& comm,
-           io::ResultFile& file, std::vector<RecordedPopulation> pops, int threads);
+           io::ResultFile& file, std::vector<RecordedPopulation> pops, int threads,
+           const Resume* resume = nullptr);
 
   // Master thread: all spikes of step t (sorted by gid).
   void spikes(Step t, std::span<const Gid> sorted);
@@ -47,6 +56,14 @@ class Recorder {
   bool weights_due(Step t) const;
   void snapshot_weights(Step t, const std::vector<synapse::Projection>& projections);
   std::size_t buffered_bytes() const;
+  // After a flush at step t (a checkpoint), the current flush window goes on from t: the same
+  // window end, this rank's time slice of what is left (so a resumed run at any rank count writes
+  // the same data from t on).
+  void restart_window(Step t);
+  // Snapshots taken so far, per weight spec (checkpoint state).
+  std::vector<std::int64_t> weight_positions() const {
+    return std::vector<std::int64_t>(weight_next_.begin(), weight_next_.end());
+  }
 
  private:
   // Starts the flush window at `begin` and this rank's time slice of it.

@@ -48,6 +48,7 @@
 #include <chrono>
 #include <cmath>
 #include <exception>
+#include <fstream>
 #include <map>
 #include <numeric>
 #include <set>
@@ -431,7 +432,8 @@ void Simulation::Impl::recompute_currents(Step at, int thread) {
 
 void Simulation::Impl::setup_recording() {
   if (!opt.output) return;
-  file = std::make_unique<io::ResultFile>(*opt.output, comm);
+  file = std::make_unique<io::ResultFile>(
+      *opt.output, comm, opt.resume ? io::ResultFile::Mode::Append : io::ResultFile::Mode::Create);
   std::vector<RecordedPopulation> rp(pops.size());
   for (std::size_t p = 0; p < pops.size(); ++p) {
     auto& ps = pops[p];
@@ -452,6 +454,20 @@ void Simulation::Impl::setup_recording() {
       rp[p].arrays.push_back(ps.model->variable(v));
       rp[p].units.push_back(ps.model->unit(v));
     }
+  }
+  if (opt.resume) {
+    // Continuing from a checkpoint: the datasets exist; take them up where the checkpoint left them.
+    const auto& m = opt.resume->manifest();
+    Recorder::Resume r;
+    r.step = t;
+    const std::string prefix = "sim/result/rows:";
+    for (const auto& [k, v] : m.integers)
+      if (k.rfind(prefix, 0) == 0) r.lengths[k.substr(prefix.size())] = static_cast<std::uint64_t>(v);
+    for (std::size_t i = 0; i < net.record.weights.size(); ++i)
+      r.weight_next.push_back(opt.resume->reader().integer(fmt::format("sim/recorder/weights_taken:{}", i)));
+    recorder = std::make_unique<Recorder>(net, *part, comm, *file, std::move(rp), T, &r);
+    file->attribute("/metadata", "resumes", resumes + 1);
+    return;
   }
   recorder = std::make_unique<Recorder>(net, *part, comm, *file, std::move(rp), T);
 
@@ -517,11 +533,16 @@ void Simulation::Impl::synthesise(int other, std::vector<Gid>& out) {
   }
 }
 
-void Simulation::Impl::step_range(Step end) {
+void Simulation::Impl::step_range(Step end, bool flush_at_end) {
   if (end <= t) return;
   const Step first = t;
   const auto wall0 = Clock::now();
-  auto last_progress = wall0;
+  // Progress is measured over the whole run, which may be stepped in several pieces.
+  if (progress_first < 0 || first < progress_first) {
+    progress_first = first;
+    progress_start = wall0;
+    progress_last = wall0;
+  }
   const bool dry = comm.kind() == "dry-run";
   std::exception_ptr failure;
   std::atomic<bool> stop{false};
@@ -632,7 +653,10 @@ void Simulation::Impl::step_range(Step end) {
               std::size_t c = 0;
               for (int k = 0; k < T; ++k) c += thread_spikes[k][p].size();
               const double f = n ? static_cast<double>(c) / n : 0.0;
-              dry_rate[p] = now == 0 ? f : 0.99 * dry_rate[p] + 0.01 * f;
+              // The mean rate since the start: steadier than a short running average, which let the
+              // synthesised input and this rank's own rate chase each other away from the real run's.
+              const double k = static_cast<double>(now);
+              dry_rate[p] = (dry_rate[p] * k + f) / (k + 1.0);
             }
             t = now;  // the synthesiser keys its numbers by step
           }
@@ -696,7 +720,7 @@ void Simulation::Impl::step_range(Step end) {
       // -- 8 record ------------------------------------------------------------------------------------
       if (recorder) {
         if (recorder->sample_due(now)) recorder->sample(now, th);
-        const bool flush = recorder->flush_due(now) || now + 1 == end;
+        const bool flush = recorder->flush_due(now) || (flush_at_end && now + 1 == end);
         const bool weights = recorder->weights_due(now + 1);
         if (flush || weights) {
           PLEXUS_BARRIER
@@ -715,14 +739,14 @@ void Simulation::Impl::step_range(Step end) {
       }
       if (th == 0) {
         t = now + 1;
-        if (opt.progress && opt.log && ((now & 255) == 0 || now + 1 == end)) {
+        const bool last = flush_at_end && now + 1 == end;
+        if (opt.progress && opt.log && ((now & 255) == 0 || last)) {
           const auto wall = Clock::now();
-          if (std::chrono::duration<double>(wall - last_progress).count() >= opt.progress_seconds ||
-              now + 1 == end) {
-            last_progress = wall;
-            const double el = std::chrono::duration<double>(wall - wall0).count();
-            const double done = static_cast<double>(now + 1 - first),
-                         todo = static_cast<double>(end - now - 1);
+          if (std::chrono::duration<double>(wall - progress_last).count() >= opt.progress_seconds || last) {
+            progress_last = wall;
+            const double el = std::chrono::duration<double>(wall - progress_start).count();
+            const double done = static_cast<double>(now + 1 - progress_first),
+                         todo = static_cast<double>(std::max<Step>(net.run.steps, end) - now - 1);
             const double sim_ms = static_cast<double>(now + 1) * net.run.dt_ms;
             const double speed = el > 0 ? done * net.run.dt_ms * 1e-3 / el : 0.0;
             const double eta = done > 0 ? el * todo / done : 0.0;
@@ -747,9 +771,20 @@ void Simulation::Impl::step_range(Step end) {
 Simulation::Simulation(const model::Network& net, comm::Communicator& comm, Options options)
     : impl_(std::make_unique<Impl>(net, comm, std::move(options))) {
   agree(comm, [&] { impl_->build(); });
+  if (impl_->opt.resume) {
+    agree(comm, [&] {
+      const auto& r = impl_->opt.resume->reader();
+      impl_->t = r.integer("sim/step");
+      impl_->resumes = r.integer("sim/resumes");
+    });
+  }
   agree(comm, [&] { impl_->setup_recording(); });
   // A dry-run communicator asks this simulation for the spikes of the ranks that are not there.
   comm.set_synthesiser([this](int other, std::vector<Gid>& out) { impl_->synthesise(other, out); });
+  if (impl_->opt.resume) {
+    agree(comm, [&] { impl_->load_state(impl_->opt.resume->reader()); });
+    return;
+  }
   if (impl_->recorder && impl_->recorder->weights_due(0)) impl_->recorder->snapshot_weights(0, impl_->projs);
 }
 
@@ -768,7 +803,7 @@ Summary Simulation::summary() const {
   Summary s;
   s.steps = I.t;
   s.simulated_ms = static_cast<double>(I.t) * I.net.run.dt_ms;
-  s.wall_seconds = I.comm.allgather(I.wall_seconds)[0];
+  s.wall_seconds = I.comm.allgather(I.wall_seconds + I.wall_before)[0];
   s.build_seconds = I.comm.allgather(I.build_seconds)[0];
   s.ranks = I.comm.size();
   s.threads = I.T;
@@ -784,6 +819,10 @@ Summary Simulation::summary() const {
   s.synapse_bytes = I.comm.allgather(syn_bytes);
   s.peak_rss_bytes = I.comm.allgather(static_cast<std::uint64_t>(memory::peak_rss_bytes()));
   s.exchange_seconds = I.comm.stats().seconds;
+  s.stopped = I.stopped;
+  s.stop_signal = I.stop_signal;
+  s.last_checkpoint = I.last_checkpoint;
+  s.resumed_from = I.opt.resume ? I.opt.resume->manifest().step : -1;
   for (const auto& ps : I.pops) {
     PopulationSummary p;
     p.name = ps.spec->name;
@@ -798,7 +837,12 @@ Summary Simulation::summary() const {
 }
 
 Summary Simulation::run() {
-  run_until(impl_->net.run.steps);
+  if (impl_->opt.checkpoint) {
+    impl_->run_with_checkpoints();
+    if (impl_->stopped) return summary();  // the result file stays "<name>.partial", to be continued
+  } else {
+    run_until(impl_->net.run.steps);
+  }
   Summary s = summary();
   if (impl_->file) {
     auto& f = *impl_->file;
@@ -819,6 +863,12 @@ Summary Simulation::run() {
     });
     impl_->file.reset();
   }
+  if (impl_->opt.checkpoint && impl_->comm.rank() == 0) {
+    // Tells `plexus resume` and job chains that there is nothing left to do.
+    std::ofstream done(impl_->opt.checkpoint->dir / "finished");
+    done << (impl_->opt.output ? std::filesystem::absolute(*impl_->opt.output).string() : std::string())
+         << "\n";
+  }
   return s;
 }
 
@@ -832,6 +882,7 @@ memory::Ledger Simulation::memory() const {
   for (const auto& p : impl_->projs) l.add("synapses", p.bytes());
   for (const auto& p : impl_->stdp) l.add("plastic synapse state", p.bytes());
   if (impl_->recorder) l.add("recording buffers", impl_->recorder->buffered_bytes());
+  l.add("communication buffers", impl_->comm.buffer_bytes());
   return l;
 }
 

@@ -2,6 +2,7 @@
 // The simulation's rank-local state, shared by the step loop (simulation.cpp) and the trainer
 // (trainer.cpp). Private to the sim module.
 #include <atomic>
+#include <chrono>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -117,6 +118,9 @@ struct Simulation::Impl {
   std::vector<int> gen_pops, update_pops, readout_pops;
   Step t = 0;
   double build_seconds = 0.0, wall_seconds = 0.0;
+  // Progress line over the whole run (stepped in pieces when checkpointing).
+  Step progress_first = -1;
+  std::chrono::steady_clock::time_point progress_start{}, progress_last{};
 
   // Per-step scratch.
   std::vector<std::vector<std::vector<Gid>>> thread_spikes;  // [thread][population]
@@ -144,8 +148,24 @@ struct Simulation::Impl {
   void build_inputs();
   void setup_recording();
   void recompute_currents(Step at, int thread);
-  void step_range(Step end);
+  // Steps up to `end`; `flush_at_end`: write the recording buffers after the last step.
+  void step_range(Step end, bool flush_at_end = true);
   void synthesise(int other, std::vector<Gid>& out);
+
+  // Checkpoints (sim/checkpointing.cpp).
+  std::vector<checkpoint::Component*> checkpoint_components;
+  double wall_before = 0.0;  // stepping time of the earlier parts of a resumed run
+  std::int64_t resumes = 0;
+  bool stopped = false;
+  int stop_signal = 0;
+  std::filesystem::path last_checkpoint;
+  checkpoint::Slice neuron_slice(int p) const;
+  checkpoint::Slice synapse_slice(int proj) const;
+  void save_state(checkpoint::Writer& w);
+  void load_state(const checkpoint::Reader& r);
+  checkpoint::Written write_checkpoint(const std::string& reason);
+  // Runs to the end with checkpoints as configured; returns early (stopped) after a stop signal.
+  void run_with_checkpoints();
 };
 
 }  // namespace plexus::sim

@@ -138,6 +138,20 @@ std::size_t Projection::bytes() const {
   return n;
 }
 
+std::vector<std::uint32_t> Projection::target_order(std::size_t bi) const {
+  const Block& blk = blocks_[bi];
+  const std::size_t nt = blk.targets.size();
+  std::vector<std::uint32_t> start(nt + 1, 0);
+  for (auto t : blk.target) ++start[t - blk.targets.begin + 1];
+  std::partial_sum(start.begin(), start.end(), start.begin());
+  std::vector<std::uint32_t> order(blk.target.size());
+  const Gid n_source = static_cast<Gid>(blk.offset.size() - 1);
+  for (Gid s = 0; s < n_source; ++s)
+    for (std::uint32_t k = blk.offset[s]; k < blk.offset[s + 1]; ++k)
+      order[start[blk.target[k] - blk.targets.begin]++] = k;
+  return order;
+}
+
 void Projection::for_each_by_target(
     std::size_t bi, const std::function<void(Gid, std::uint32_t, Weight, std::uint16_t)>& f) const {
   const Block& blk = blocks_[bi];

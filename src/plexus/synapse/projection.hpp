@@ -73,6 +73,10 @@ class Projection {
     }
   }
 
+  // Row positions k of block b's synapses in (target, source) order: the order in which per-synapse
+  // arrays are stored in checkpoints (independent of ranks and threads).
+  std::vector<std::uint32_t> target_order(std::size_t b) const;
+
   // Calls f(source_local, target_local_index, weight, delay_steps) for every synapse of block b, in
   // (target, source) order.
   void for_each_by_target(std::size_t b,
