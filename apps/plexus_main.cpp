@@ -1,8 +1,9 @@
 // plexus: command-line front end.
 //   plexus run MODEL.toml [-o FILE.h5] [--threads N] [--set key=value]...   (under mpiexec -n R)
 //   plexus train MODEL.toml [-o FILE.h5] [--threads N] [--set key=value]...  (under mpiexec -n R)
+//   plexus train MODEL.toml --checkpoint-dir DIR [--checkpoint-every 10it|30min] [--stop-at-iteration N]
 //   plexus run MODEL.toml --checkpoint-dir DIR [--checkpoint-every 100ms|2s|30min|1h] [--checkpoint-keep K]
-//   plexus resume DIR [--threads N]                                            (under mpiexec -n M)
+//   plexus resume DIR [--threads N]        (a run or a training run; under mpiexec -n M, any M)
 //   plexus scale-test MODEL.toml --neurons N [--keep indegree|p] [--dry-run-ranks R]
 //   plexus inspect FILE.h5
 //   plexus models
@@ -53,6 +54,7 @@ struct RunArgs {
   std::string checkpoint_every;
   int checkpoint_keep = 0;  // 0: default (2, or as the checkpoint says)
   double stop_at_ms = -1.0;
+  std::int64_t stop_at_iteration = -1;  // train, resume of a training run
 };
 
 int threads_of(const RunArgs& a) {
@@ -90,6 +92,9 @@ void parse_checkpoint_every(const std::string& text, double dt_ms, sim::Checkpoi
 
 void print_run_summary(const sim::Simulation& simulation, const sim::Summary& s, const sim::Options& opt,
                        comm::Communicator& comm);
+void parse_train_checkpoint_every(const std::string& text, sim::TrainCheckpoint& c);
+int run_trainer(const model::Network& net, sim::TrainOptions opt, comm::Communicator& comm,
+                const std::string& resumed_from);
 
 std::string describe_minmax(const std::vector<std::uint64_t>& v, bool bytes) {
   std::uint64_t lo = v.empty() ? 0 : v[0], hi = lo, sum = 0;
@@ -231,10 +236,9 @@ int resume(const RunArgs& a, comm::Communicator& comm) {
   const std::filesystem::path ckpt = located;
   checkpoint::Snapshot snapshot(ckpt, comm);
   const auto& m = snapshot.manifest();
-  if (m.command != "run")
-    throw UserError(
-        fmt::format("checkpoint '{}' was written by 'plexus {}'; 'plexus resume' continues plain runs",
-                    ckpt.string(), m.command));
+  if (m.command != "run" && m.command != "train")
+    throw UserError(fmt::format("checkpoint '{}' was written by 'plexus {}', which cannot be resumed",
+                                ckpt.string(), m.command));
   if (m.plexus_version != version::version())
     throw UserError(fmt::format("checkpoint '{}' was written by Plexus {}; this is Plexus {}", ckpt.string(),
                                 m.plexus_version, version::version()));
@@ -250,6 +254,31 @@ int resume(const RunArgs& a, comm::Communicator& comm) {
     throw UserError(fmt::format("checkpoint '{}' is mismatched: its config does not reproduce its network",
                                 ckpt.string()));
 
+  if (m.command == "train") {
+    sim::TrainOptions opt;
+    opt.threads = threads_of(a);
+    opt.progress = root && !a.quiet;
+    opt.log = &std::cerr;
+    const auto result = m.texts.find("train/result_file");
+    if (result == m.texts.end()) throw UserError("the checkpointed training run wrote no result file");
+    opt.output = std::filesystem::path(a.output.empty() ? result->second : a.output);
+    sim::TrainCheckpoint c;
+    c.dir = ckpt.parent_path();
+    const auto keep = m.integers.find("run/checkpoint_keep");
+    c.keep = a.checkpoint_keep > 0      ? a.checkpoint_keep
+             : keep != m.integers.end() ? static_cast<int>(keep->second)
+                                        : 2;
+    const auto every = m.texts.find("run/checkpoint_every");
+    parse_train_checkpoint_every(!a.checkpoint_every.empty() ? a.checkpoint_every
+                                 : every != m.texts.end()    ? every->second
+                                                             : "",
+                                 c);
+    if (a.stop_at_iteration > 0) c.stop_at_iteration = a.stop_at_iteration;
+    opt.checkpoint = c;
+    opt.resume = &snapshot;
+    checkpoint::install_stop_handlers();
+    return run_trainer(net, opt, comm, ckpt.string());
+  }
   sim::Options opt;
   opt.threads = threads_of(a);
   opt.progress = root && !a.quiet;
@@ -430,11 +459,88 @@ int scale_test(const ScaleArgs& a, comm::Communicator& world) {
   return kExitOk;
 }
 
+// --checkpoint-every for training: iterations ("10it", "10iterations") or wall-clock time ("30min").
+void parse_train_checkpoint_every(const std::string& text, sim::TrainCheckpoint& c) {
+  if (text.empty()) return;
+  std::size_t used = 0;
+  double value = 0.0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  unit.erase(0, unit.find_first_not_of(' '));
+  const std::string forms = "give iterations ('10it') or wall-clock time ('30min', '1h')";
+  if (used == 0 || !(value > 0.0)) throw UserError(fmt::format("--checkpoint-every '{}': {}", text, forms));
+  c.every_text = text;
+  if (unit == "it" || unit == "iterations") {
+    c.every_iterations = std::max<std::int64_t>(1, std::llround(value));
+  } else if (unit == "min" || unit == "h") {
+    c.every_wall_seconds = value * (unit == "h" ? 3600.0 : 60.0);
+  } else if (unit == "ms" || unit == "s" || unit == "trials") {
+    throw UserError(fmt::format("--checkpoint-every '{}': training checkpoints are taken between iterations; {}",
+                                text, forms));
+  } else {
+    throw UserError(fmt::format("--checkpoint-every '{}': unknown unit '{}'; {}", text, unit, forms));
+  }
+}
+
+int run_trainer(const model::Network& net, sim::TrainOptions opt, comm::Communicator& comm,
+                const std::string& resumed_from) {
+  const bool root = comm.rank() == 0;
+  sim::Trainer trainer(net, comm, opt);
+  if (root) {
+    std::cout << fmt::format("plexus {} ({}): {} '{}', {} neurons; {} rank(s) x {} thread(s)\n",
+                             version::version(), version::git_hash(),
+                             resumed_from.empty() ? "training" : "resuming the training of", net.name,
+                             net.total_neurons, comm.size(), opt.threads);
+    if (!resumed_from.empty()) std::cout << fmt::format("from {}\n", resumed_from);
+    std::cout << fmt::format("{} {}\n", resumed_from.empty() ? "writing" : "appending to", opt.output->string());
+    if (opt.checkpoint)
+      std::cout << fmt::format("checkpoints in {}{}\n", opt.checkpoint->dir.string(),
+                               opt.checkpoint->every_text.empty() ? " (on SIGTERM/SIGUSR1 only)"
+                                                                  : " every " + opt.checkpoint->every_text);
+    std::cout.flush();
+  }
+  const auto s = trainer.run();
+  if (!root) return kExitOk;
+  if (s.stopped) {
+    std::cout << fmt::format(
+        "stopped {} after iteration {} and wrote checkpoint {}\nresume with: plexus resume {}   (under "
+        "mpiexec -n M for any M)\n",
+        s.stop_signal ? std::string("on ") + checkpoint::signal_name(s.stop_signal) : std::string("as asked"),
+        s.iterations, s.last_checkpoint.string(), opt.checkpoint->dir.string());
+    return kExitOk;
+  }
+  std::cout << fmt::format("trained {} iteration(s) in {:.1f} s ({:.3f} s per iteration); last batch: loss {:.4f}, "
+                           "accuracy {:.3f}\n",
+                           s.iterations, s.wall_seconds, s.seconds_per_iteration, s.last_loss, s.last_accuracy);
+  if (s.validation_accuracy >= 0)
+    std::cout << fmt::format("validation accuracy {:.3f}{}\n", s.validation_accuracy,
+                             s.reached_target ? " (target reached)" : "");
+  if (s.test_accuracy >= 0) std::cout << fmt::format("test accuracy {:.3f} on fresh trials\n", s.test_accuracy);
+  std::uint64_t state = 0, index = 0;
+  for (auto b : s.learning_state_bytes) state += b;
+  for (auto b : s.learning_index_bytes) index += b;
+  const double n = static_cast<double>(std::max<std::uint64_t>(s.plastic_synapses, 1));
+  std::cout << fmt::format(
+      "{} plastic synapses; learning state {:.1f} bytes per synapse (+ {:.1f} bytes index); peak memory per "
+      "rank: {}\n",
+      s.plastic_synapses, static_cast<double>(state) / n, static_cast<double>(index) / n,
+      describe_minmax(s.peak_rss_bytes, true));
+  std::cout << fmt::format("wrote {}\n", opt.output->string());
+  return kExitOk;
+}
+
 int train(const RunArgs& a, comm::Communicator& comm) {
   const bool root = comm.rank() == 0;
   const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
   if (!net.train)
     throw UserError(fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
+  const bool gradient_rule = net.train->string_or("rule", "eprop") == "eprop";
+  if (!gradient_rule && (!a.checkpoint_dir.empty() || !a.checkpoint_every.empty() || a.stop_at_iteration > 0))
+    throw UserError("checkpoints of training runs are implemented for e-prop ([train] rule = \"eprop\") only");
   if (net.train->string_or("rule", "") == "tempotron")
     return app::train_tempotron(net, comm, {a.model, a.output, a.threads, a.quiet});
   if (sim::uses_equilibrium_rule(net))
@@ -442,41 +548,29 @@ int train(const RunArgs& a, comm::Communicator& comm) {
   if (net.train->has("rule") && net.train->at("rule").is_string() && net.train->string("rule") == "force")
     return app::train_force(net, {a.output, a.threads, a.quiet}, comm);
   sim::TrainOptions opt;
-  opt.threads = a.threads > 0 ? a.threads : 1;
-  if (a.threads <= 0 && std::getenv("OMP_NUM_THREADS")) opt.threads = omp_get_max_threads();
+  opt.threads = threads_of(a);
   opt.progress = root && !a.quiet;
   opt.log = &std::cerr;
   opt.output = a.output.empty() ? std::filesystem::path("results") / (net.name + ".h5")
                                 : std::filesystem::path(a.output);
-  sim::Trainer trainer(net, comm, opt);
-  if (root) {
-    std::cout << fmt::format("plexus {} ({}): training '{}', {} neurons; {} rank(s) x {} thread(s)\n",
-                             version::version(), version::git_hash(), net.name, net.total_neurons, comm.size(),
-                             opt.threads);
-    std::cout << fmt::format("writing {}\n", opt.output->string());
-    std::cout.flush();
+  if (!a.checkpoint_dir.empty()) {
+    sim::TrainCheckpoint c;
+    c.dir = a.checkpoint_dir;
+    c.keep = a.checkpoint_keep > 0 ? a.checkpoint_keep : 2;
+    parse_train_checkpoint_every(a.checkpoint_every, c);
+    if (a.stop_at_iteration > 0) c.stop_at_iteration = a.stop_at_iteration;
+    // A new run must not prune (and so destroy) another run's checkpoints.
+    if (!checkpoint::list(c.dir).empty() || std::filesystem::exists(c.dir / "finished"))
+      throw UserError(
+          fmt::format("'{}' already holds checkpoints of a run; continue it with 'plexus resume {}', or "
+                      "give another --checkpoint-dir",
+                      c.dir.string(), c.dir.string()));
+    opt.checkpoint = c;
+    checkpoint::install_stop_handlers();
+  } else if (!a.checkpoint_every.empty() || a.stop_at_iteration > 0) {
+    throw UserError("--checkpoint-every and --stop-at-iteration need --checkpoint-dir");
   }
-  const auto s = trainer.run();
-  if (root) {
-    std::cout << fmt::format("trained {} iteration(s) in {:.1f} s ({:.3f} s per iteration); last batch: loss {:.4f}, "
-                             "accuracy {:.3f}\n",
-                             s.iterations, s.wall_seconds, s.seconds_per_iteration, s.last_loss, s.last_accuracy);
-    if (s.validation_accuracy >= 0)
-      std::cout << fmt::format("validation accuracy {:.3f}{}\n", s.validation_accuracy,
-                               s.reached_target ? " (target reached)" : "");
-    if (s.test_accuracy >= 0) std::cout << fmt::format("test accuracy {:.3f} on fresh trials\n", s.test_accuracy);
-    std::uint64_t state = 0, index = 0;
-    for (auto b : s.learning_state_bytes) state += b;
-    for (auto b : s.learning_index_bytes) index += b;
-    const double n = static_cast<double>(std::max<std::uint64_t>(s.plastic_synapses, 1));
-    std::cout << fmt::format(
-        "{} plastic synapses; learning state {:.1f} bytes per synapse (+ {:.1f} bytes index); peak memory per "
-        "rank: {}\n",
-        s.plastic_synapses, static_cast<double>(state) / n, static_cast<double>(index) / n,
-        describe_minmax(s.peak_rss_bytes, true));
-    std::cout << fmt::format("wrote {}\n", opt.output->string());
-  }
-  return kExitOk;
+  return run_trainer(net, opt, comm, "");
 }
 
 int inspect(const std::string& path) {
@@ -629,6 +723,9 @@ int main(int argc, char** argv) {
   resume_cmd->add_flag("-q,--quiet", rsa.quiet, "No progress line");
   resume_cmd->add_option("--stop-at-ms", rsa.stop_at_ms, "Checkpoint and stop again at this simulated time")
       ->check(CLI::PositiveNumber);
+  resume_cmd->add_option("--stop-at-iteration", rsa.stop_at_iteration,
+                         "Training runs: checkpoint and stop again after this iteration")
+      ->check(CLI::PositiveNumber);
   RunArgs ta;
   auto* train_cmd =
       app.add_subcommand("train", "Train a model with its [train] rule on its [task] (under mpiexec -n R)");
@@ -639,6 +736,16 @@ int main(int argc, char** argv) {
   train_cmd->add_option("--set", ta.sets,
                         "Override a model key: --set train.iterations=50 --set train.batch_size=32 (repeatable)");
   train_cmd->add_flag("-q,--quiet", ta.quiet, "No progress lines");
+  train_cmd->add_option("--checkpoint-dir", ta.checkpoint_dir,
+                        "Write checkpoints here (between iterations: periodically with --checkpoint-every, "
+                        "and on SIGTERM/SIGUSR1)");
+  train_cmd->add_option("--checkpoint-every", ta.checkpoint_every,
+                        "Iterations ('10it') or wall-clock time ('30min', '1h') between checkpoints");
+  train_cmd->add_option("--checkpoint-keep", ta.checkpoint_keep, "Newest checkpoints kept (default 2)")
+      ->check(CLI::Range(1, 1000000));
+  train_cmd->add_option("--stop-at-iteration", ta.stop_at_iteration,
+                        "Checkpoint and stop after this iteration (to split a run by hand)")
+      ->check(CLI::PositiveNumber);
   ScaleArgs sa;
   auto* scale_cmd = app.add_subcommand(
       "scale-test",

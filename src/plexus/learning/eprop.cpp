@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <stdexcept>
 
 #include "plexus/learning/eprop_kernels.hpp"
 #include "plexus/learning/plastic.hpp"
@@ -176,6 +177,31 @@ class Eprop final : public Rule {
     }
   }
 
+  std::vector<std::string> carried_arrays() const override {
+    if (!c_.adam) return {};
+    return {"adam_m", "adam_v"};
+  }
+
+  std::vector<double> export_array(int projection, const std::string& name) const override {
+    std::vector<double> out;
+    for (const auto& p : projs_) {
+      if (p.info.projection != projection) continue;
+      for (const auto& b : p.blocks)  // blocks in order, rows target-major: (target, source) order
+        for (Real x : moments(b, name)) out.push_back(static_cast<double>(x));
+    }
+    return out;
+  }
+
+  void import_array(int projection, const std::string& name, std::span<const double> values) override {
+    std::size_t pos = 0;
+    for (auto& p : projs_) {
+      if (p.info.projection != projection) continue;
+      for (auto& b : p.blocks)
+        for (Real& x : moments(b, name)) x = static_cast<Real>(values[pos++]);
+    }
+    if (pos != values.size()) throw std::logic_error("e-prop: checkpoint array of the wrong length");
+  }
+
   MemoryUse memory(bool replicated) const override {
     MemoryUse m;
     for (const auto& p : projs_) {
@@ -263,6 +289,13 @@ class Eprop final : public Rule {
   }
 
   // x^n from the table of x^(2^k): a few multiplications, exact to rounding, cheaper than pow().
+  template <class Block>
+  static auto& moments(Block& b, const std::string& name) {
+    if (name == "adam_m") return b.m;
+    if (name == "adam_v") return b.v;
+    throw std::logic_error("e-prop: no array " + name);
+  }
+
   static double power(const std::array<double, 32>& squares, std::uint32_t n) {
     double r = 1.0;
     for (int k = 0; n; ++k, n >>= 1)

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "plexus/core/types.hpp"
@@ -100,6 +101,13 @@ class Rule {
   virtual void gradient(int projection, std::vector<SynapseValue>& out) const = 0;
   // `replicated`: count readout synapses (held by every rank) here.
   virtual MemoryUse memory(bool replicated) const = 0;
+
+  // Checkpoints, between batches (when traces and gradients are zero): the names of the
+  // per-synapse arrays that carry over (optimiser moments), and one projection's array in
+  // (target, source) order over this rank's synapses, out and back in.
+  virtual std::vector<std::string> carried_arrays() const = 0;
+  virtual std::vector<double> export_array(int projection, const std::string& name) const = 0;
+  virtual void import_array(int projection, const std::string& name, std::span<const double> values) = 0;
 };
 
 // e-prop (SPEC 4.1) for LIF and ALIF targets and leaky readouts.

@@ -163,7 +163,7 @@ void Simulation::Impl::load_state(const checkpoint::Reader& r) {
   resumes += 1;
 }
 
-checkpoint::Written Simulation::Impl::write_checkpoint(const std::string& reason) {
+checkpoint::Written Simulation::Impl::write_checkpoint(const std::string& reason, std::int64_t position) {
   if (!opt.checkpoint) throw std::logic_error("write_checkpoint without checkpoint options");
   if (comm.kind() == "dry-run") throw UserError("dry runs cannot write checkpoints");
   if (recorder) {
@@ -174,7 +174,7 @@ checkpoint::Written Simulation::Impl::write_checkpoint(const std::string& reason
   }
   const auto& c = *opt.checkpoint;
   checkpoint::Manifest m;
-  m.step = t;
+  m.step = position >= 0 ? position : t;
   m.threads = T;
   m.command = c.command;
   m.reason = reason;
@@ -192,9 +192,11 @@ checkpoint::Written Simulation::Impl::write_checkpoint(const std::string& reason
       checkpoint::write(c.dir, c.keep, std::move(m), comm, [&](checkpoint::Writer& w) { save_state(w); });
   last_checkpoint = written.path;
   if (opt.log && comm.rank() == 0) {
-    *opt.log << fmt::format("[plexus] checkpoint at t = {:.1f} ms ({}): {} ({}, {:.2f} s)\n",
-                            net.step_to_ms(t), reason, written.path.string(),
-                            memory::human_bytes(static_cast<double>(written.bytes)), written.seconds);
+    const std::string where = position >= 0 ? fmt::format("after iteration {}", position)
+                                            : fmt::format("at t = {:.1f} ms", net.step_to_ms(t));
+    *opt.log << fmt::format("[plexus] checkpoint {} ({}): {} ({}, {:.2f} s)\n", where, reason,
+                            written.path.string(), memory::human_bytes(static_cast<double>(written.bytes)),
+                            written.seconds);
     opt.log->flush();
   }
   return written;
@@ -258,9 +260,9 @@ checkpoint::Slice Simulation::synapse_slice(int projection) const {
   return impl_->synapse_slice(projection);
 }
 
-checkpoint::Written Simulation::write_checkpoint(const std::string& reason) {
+checkpoint::Written Simulation::write_checkpoint(const std::string& reason, std::int64_t position) {
   checkpoint::Written w;
-  agree(impl_->comm, [&] { w = impl_->write_checkpoint(reason); });
+  agree(impl_->comm, [&] { w = impl_->write_checkpoint(reason, position); });
   return w;
 }
 

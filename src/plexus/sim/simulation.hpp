@@ -105,7 +105,9 @@ class Simulation {
   checkpoint::Slice neuron_slice(int population) const;
   checkpoint::Slice synapse_slice(int projection) const;
   // Collective, between steps: writes a checkpoint now (needs Options::checkpoint).
-  checkpoint::Written write_checkpoint(const std::string& reason);
+  // `position` names the checkpoint and orders it among the others (default: the step; a trainer
+  // gives the iteration, since every checkpoint of a training run is taken at the same step).
+  checkpoint::Written write_checkpoint(const std::string& reason, std::int64_t position = -1);
 
   // Read access for tests: a state variable of the neurons this rank holds, and their local range.
   const double* variable(const std::string& population, const std::string& name) const;

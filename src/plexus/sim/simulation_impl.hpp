@@ -163,7 +163,7 @@ struct Simulation::Impl {
   checkpoint::Slice synapse_slice(int proj) const;
   void save_state(checkpoint::Writer& w);
   void load_state(const checkpoint::Reader& r);
-  checkpoint::Written write_checkpoint(const std::string& reason);
+  checkpoint::Written write_checkpoint(const std::string& reason, std::int64_t position = -1);
   // Runs to the end with checkpoints as configured; returns early (stopped) after a stop signal.
   void run_with_checkpoints();
 };

@@ -27,6 +27,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
+#include <map>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -61,7 +63,7 @@ std::string human_seconds(double s) {
 
 }  // namespace
 
-struct Trainer::Impl {
+struct Trainer::Impl : checkpoint::Component {
   const model::Network& net;
   comm::Communicator& comm;
   TrainOptions opt;
@@ -96,7 +98,9 @@ struct Trainer::Impl {
   bool learning = false, reg_active = false;
   double loss_sum = 0.0;
   int label = -1;
-  std::vector<std::uint64_t> counts;  // spikes per gid over the current batch
+  std::vector<std::uint64_t> counts;  // spikes per gid over the training trials of the current batch
+  std::vector<std::uint8_t> trained_gid;  // 1 for the cells of trained (non-readout) populations
+  std::uint64_t trained_cells = 0, trial_spikes = 0;
   std::uint64_t trials_in_batch = 0;
   double grad_norm = 0.0;  // of the last batch, before clipping
 
@@ -108,7 +112,19 @@ struct Trainer::Impl {
   std::vector<std::pair<int, Gid>> cap_cells;  // (population, population-local id)
   std::vector<double> cap_v;                   // T x cells, own cells only (others zero)
 
+  // The schedule's position and what the result file needs at the end (checkpointed).
+  std::int64_t done = 0;  // iterations completed
+  TrainSummary progress;
+  double iter_seconds = 0.0;
+  std::vector<std::vector<SynapseValue>> initial_weights;  // per plastic projection
+  std::unique_ptr<io::ResultFile> file;
+  std::map<std::string, std::uint64_t> resume_lengths;  // result datasets' lengths at the checkpoint
+
   Impl(const model::Network& n, comm::Communicator& c, TrainOptions o) : net(n), comm(c), opt(std::move(o)) {}
+
+  std::string name() const override { return "train"; }
+  void save(checkpoint::Writer& w) const override;
+  void load(const checkpoint::Reader& r) override;
 
   void configure();
   void serial(Step t);
@@ -262,6 +278,9 @@ void Trainer::Impl::configure() {
     if (ctx.targets[i].readout) continue;
     const auto n = ctx.targets[i].local.size();
     feedback[i].resize(n, K);
+    if (random_feedback)  // a pure function of the seed and gids: the same after a resume
+      feedback[i].random(net.run.seed, ctx.targets[i].first_gid, ctx.targets[i].local,
+                         net.populations[static_cast<std::size_t>(ctx.targets[i].population)].size);
     reg[i].assign(n, 0.0);
     L[i].assign(n, 0.0);
   }
@@ -270,6 +289,13 @@ void Trainer::Impl::configure() {
   signals.R = &reg;
   signals.err = err.data();
   counts.assign(net.total_neurons, 0);
+  trained_gid.assign(net.total_neurons, 0);
+  for (const auto& tg : ctx.targets) {
+    if (tg.readout) continue;
+    const auto& spec = net.populations[static_cast<std::size_t>(tg.population)];
+    trained_cells += spec.size;
+    std::fill(trained_gid.begin() + spec.first_gid, trained_gid.begin() + spec.first_gid + spec.size, 1);
+  }
 
   // Cells whose membrane potential example trials keep: evenly spaced in each trained population.
   for (const auto& t : ctx.targets) {
@@ -289,12 +315,7 @@ void Trainer::Impl::refresh_feedback() {
     const auto& t = ctx.targets[i];
     if (t.readout) continue;
     auto& fb = feedback[i];
-    if (random_feedback) {
-      if (optimizer.steps == 0)
-        fb.random(net.run.seed, t.first_gid, t.local,
-                  net.populations[static_cast<std::size_t>(t.population)].size);
-      continue;
-    }
+    if (random_feedback) continue;  // fixed, drawn in configure()
     fb.clear();
     for (const auto& spec : net.projections)
       if (spec.source == t.population && spec.target == readout_pop)
@@ -309,7 +330,13 @@ void Trainer::Impl::serial(Step t) {
   step_spikes.insert(step_spikes.end(), S->gen_spikes.begin(), S->gen_spikes.end());
   std::inplace_merge(step_spikes.begin(), step_spikes.begin() + static_cast<std::ptrdiff_t>(mid),
                      step_spikes.end());
-  for (Gid g : S->global_spikes) ++counts[g];
+  // Spikes of the trained cells: per gid for the rate regularisation (training trials only: the
+  // rates it needs are those of the batch, not of validation or example trials), and in total for
+  // the trial's mean rate.
+  for (Gid g : S->global_spikes) {
+    if (learning) ++counts[g];
+    trial_spikes += trained_gid[g];
+  }
   rule->serial(t, step_spikes);
 
   // Readout errors, loss and decision. E = (1 / (B T_w)) sum over the batch and the window of the
@@ -374,27 +401,15 @@ TrialResult Trainer::Impl::run_trial(task::Stream stream, std::uint64_t index, b
   rule->begin_trial();
   loss_sum = 0.0;
   std::fill(ysum.begin(), ysum.end(), 0.0);
-  std::uint64_t before = 0, cells = 0;
-  for (const auto& tg : ctx.targets) {
-    if (tg.readout) continue;
-    const auto& spec = net.populations[static_cast<std::size_t>(tg.population)];
-    cells += spec.size;
-    for (Gid g = spec.first_gid; g < spec.first_gid + spec.size; ++g) before += counts[g];
-  }
+  trial_spikes = 0;
   S->step_range(T);
 
   TrialResult r;
   r.loss = loss_sum / static_cast<double>(T - window_begin);  // window mean of the per-step loss
   if (task->classification()) r.correct = std::max_element(ysum.begin(), ysum.end()) - ysum.begin() == label;
-  std::uint64_t after = 0;
-  for (const auto& tg : ctx.targets) {
-    if (tg.readout) continue;
-    const auto& spec = net.populations[static_cast<std::size_t>(tg.population)];
-    for (Gid g = spec.first_gid; g < spec.first_gid + spec.size; ++g) after += counts[g];
-  }
-  r.rate_hz = cells ? static_cast<double>(after - before) / static_cast<double>(cells) /
-                          (static_cast<double>(T) * net.run.dt_ms * 1e-3)
-                    : 0.0;
+  r.rate_hz = trained_cells ? static_cast<double>(trial_spikes) / static_cast<double>(trained_cells) /
+                                  (static_cast<double>(T) * net.run.dt_ms * 1e-3)
+                            : 0.0;
   if (learn) ++trials_in_batch;
   return r;
 }
@@ -458,6 +473,93 @@ const model::ProjectionSpec& Trainer::Impl::projection(const std::string& name) 
 }
 
 // ------------------------------------------------------------------------------------------------
+// Checkpoints (between iterations). Saved: the schedule's position (iterations done, optimiser
+// steps), the last batch's figures, the rate-regularisation signal per neuron, the optimiser's
+// per-synapse moments, the initial weights (the result file gets them at the end), and the lengths
+// of the result file's datasets. The weights themselves are saved by the simulation. Not saved:
+// eligibility and presynaptic traces, gradients, spike counts and previous pseudo-derivatives, which
+// are all zero between batches; symmetric feedback (recomputed from the weights) and random
+// feedback (a function of the seed and gids); the time per iteration of earlier runs.
+void Trainer::Impl::save(checkpoint::Writer& w) const {
+  w.integer("train/done", done);
+  w.integer("train/optimizer_steps", optimizer.steps);
+  w.integer("train/reg_active", reg_active ? 1 : 0);
+  w.real("train/last_loss", progress.last_loss);
+  w.real("train/last_accuracy", progress.last_accuracy);
+  w.real("train/validation_accuracy", progress.validation_accuracy);
+  w.integer("train/reached_target", progress.reached_target ? 1 : 0);
+  if (file) {
+    w.text("train/result_file", std::filesystem::absolute(file->final_path()).string());
+    for (const auto& [path, rows] : file->lengths())
+      w.integer("train/result/rows:" + path, static_cast<std::int64_t>(rows));
+  }
+  for (std::size_t i = 0; i < ctx.targets.size(); ++i) {
+    const auto& t = ctx.targets[i];
+    if (t.readout) continue;
+    w.array("train/reg/" + net.populations[static_cast<std::size_t>(t.population)].name,
+            S->neuron_slice(t.population), std::span<const double>(reg[i]));
+  }
+  for (std::size_t i = 0; i < plastic.size(); ++i) {
+    const int pi = plastic[i];
+    const auto& name = net.projections[static_cast<std::size_t>(pi)].name;
+    for (const auto& a : rule->carried_arrays()) {
+      const auto values = rule->export_array(pi, a);
+      w.array("train/" + a + "/" + name, S->synapse_slice(pi), std::span<const double>(values));
+    }
+    std::vector<double> initial;
+    for (const auto& v : initial_weights[i]) initial.push_back(v.value);
+    w.array("train/initial_weight/" + name, checkpoint::Slice::whole(initial.size()),
+            std::span<const double>(initial));
+  }
+}
+
+void Trainer::Impl::load(const checkpoint::Reader& r) {
+  done = r.integer("train/done");
+  optimizer.steps = r.integer("train/optimizer_steps");
+  reg_active = r.integer("train/reg_active") != 0;
+  progress.last_loss = r.real("train/last_loss");
+  progress.last_accuracy = r.real("train/last_accuracy");
+  progress.validation_accuracy = r.real("train/validation_accuracy");
+  progress.reached_target = r.integer("train/reached_target") != 0;
+  const std::string prefix = "train/result/rows:";
+  for (const auto& [k, v] : opt.resume->manifest().integers)
+    if (k.rfind(prefix, 0) == 0) resume_lengths[k.substr(prefix.size())] = static_cast<std::uint64_t>(v);
+  for (std::size_t i = 0; i < ctx.targets.size(); ++i) {
+    const auto& t = ctx.targets[i];
+    if (t.readout) continue;
+    r.array("train/reg/" + net.populations[static_cast<std::size_t>(t.population)].name,
+            S->neuron_slice(t.population), std::span<double>(reg[i]));
+  }
+  initial_weights.clear();
+  for (std::size_t i = 0; i < plastic.size(); ++i) {
+    const int pi = plastic[i];
+    const auto& name = net.projections[static_cast<std::size_t>(pi)].name;
+    const auto slice = S->synapse_slice(pi);
+    for (const auto& a : rule->carried_arrays()) {
+      std::vector<double> values(slice.count);
+      r.array("train/" + a + "/" + name, slice, std::span<double>(values));
+      rule->import_array(pi, a, values);
+    }
+    // The ids come from the network (the same on any partition), the values from the checkpoint.
+    std::vector<SynapseValue> ids;
+    if (!S->part->replicated(net.projections[static_cast<std::size_t>(pi)].target) || comm.rank() == 0) {
+      const auto& proj = S->projs[static_cast<std::size_t>(pi)];
+      const auto& ps = S->pops[static_cast<std::size_t>(net.projections[static_cast<std::size_t>(pi)].target)];
+      for (std::size_t b = 0; b < proj.blocks().size(); ++b)
+        proj.for_each_by_target(b, [&](Gid src, std::uint32_t j, synapse::Weight, std::uint16_t) {
+          ids.push_back({src, ps.local.begin + j, 0.0});
+        });
+    }
+    auto all = gather(std::move(ids));
+    std::vector<double> initial(all.size());
+    r.array("train/initial_weight/" + name, checkpoint::Slice::whole(initial.size()), std::span<double>(initial));
+    for (std::size_t k = 0; k < all.size(); ++k) all[k].value = initial[k];
+    initial_weights.push_back(std::move(all));
+  }
+  refresh_feedback();  // symmetric feedback from the restored readout weights
+}
+
+// ------------------------------------------------------------------------------------------------
 Trainer::Trainer(const model::Network& net, comm::Communicator& comm, TrainOptions options)
     : impl_(std::make_unique<Impl>(net, comm, std::move(options))) {
   auto& I = *impl_;
@@ -465,9 +567,21 @@ Trainer::Trainer(const model::Network& net, comm::Communicator& comm, TrainOptio
     throw UserError(net.config.source_name() + ": the model has no [train] and [task] sections");
   Options so;
   so.threads = I.opt.threads;
+  so.log = I.opt.progress ? I.opt.log : nullptr;  // the simulation's checkpoint messages
+  if (I.opt.checkpoint) {
+    CheckpointOptions c;
+    c.dir = I.opt.checkpoint->dir;
+    c.keep = I.opt.checkpoint->keep;
+    c.every_text = I.opt.checkpoint->every_text;
+    c.command = "train";  // `plexus resume` continues it as a training run
+    so.checkpoint = c;
+  }
+  so.resume = I.opt.resume;
   I.sim = std::make_unique<Simulation>(net, comm, so);
   I.S = I.sim->impl_.get();
   agree(comm, [&] { I.configure(); });
+  // Registering loads the trainer's state at once when the simulation was resumed.
+  I.sim->add_checkpoint_component(I);
 }
 
 Trainer::~Trainer() = default;
@@ -550,8 +664,17 @@ TrainSummary Trainer::run() {
   auto& I = *impl_;
   const bool root = I.comm.rank() == 0;
   TrainSummary sum;
-  std::unique_ptr<io::ResultFile> file;
-  if (I.opt.output) {
+  auto& file = I.file;
+  const bool resumed = I.opt.resume != nullptr;
+  if (I.opt.output && resumed) {
+    // Continuing from a checkpoint: take the datasets up where the checkpoint left them (anything
+    // written after it is dropped), so the finished file equals an uninterrupted run's.
+    agree(I.comm, [&] {
+      file = std::make_unique<io::ResultFile>(*I.opt.output, I.comm, io::ResultFile::Mode::Append);
+      for (const auto& [path, rows] : I.resume_lengths) file->reopen(path, rows);
+      file->attribute("/metadata", "resumes", static_cast<std::int64_t>(I.S->resumes));
+    });
+  } else if (I.opt.output) {
     agree(I.comm, [&] { file = std::make_unique<io::ResultFile>(*I.opt.output, I.comm); });
     auto& f = *file;
     f.create_group("/metadata");
@@ -588,9 +711,10 @@ TrainSummary Trainer::run() {
     file->append<double>(path, v);
   };
 
+  if (!resumed)
+    for (int pi : I.plastic) I.initial_weights.push_back(weights(I.net.projections[static_cast<std::size_t>(pi)].name));
   std::vector<std::vector<std::vector<SynapseValue>>> snaps(I.plastic.size());
-  for (std::size_t i = 0; i < I.plastic.size(); ++i)
-    snaps[i].push_back(weights(I.net.projections[static_cast<std::size_t>(I.plastic[i])].name));
+  for (std::size_t i = 0; i < I.plastic.size(); ++i) snaps[i].push_back(I.initial_weights[i]);
 
   auto example = [&](const std::string& name) {
     I.capture = true;
@@ -659,15 +783,17 @@ TrainSummary Trainer::run() {
   };
 
   const auto wall0 = Clock::now();
-  example("before");
+  if (!resumed) example("before");
   const auto plastic_synapses = I.comm.sum(learning_memory().synapses);
   if (root && I.opt.log && I.opt.progress)
-    *I.opt.log << fmt::format(
-        "[plexus] training: {} iterations x {} trials of {} steps, {} plastic synapses\n", I.iterations,
-        I.batch, I.T, plastic_synapses);
-  double iter_seconds = 0.0;
-  std::int64_t it = 0;
-  for (; it < I.iterations; ++it) {
+    *I.opt.log << fmt::format("[plexus] training: {} iterations x {} trials of {} steps, {} plastic synapses{}\n",
+                              I.iterations, I.batch, I.T, plastic_synapses,
+                              resumed ? fmt::format("; resumed after iteration {}", I.done) : std::string());
+  sum = I.progress;
+  sum.resumed_from = resumed ? I.done : -1;
+  auto last_checkpoint = Clock::now();
+  std::int64_t it = I.done;
+  for (; it < I.iterations && !sum.reached_target; ++it) {
     const auto t0 = Clock::now();
     double loss = 0.0, rate = 0.0;
     std::int64_t correct = 0;
@@ -679,7 +805,7 @@ TrainSummary Trainer::run() {
     }
     I.end_batch();
     const double secs = since(t0);
-    iter_seconds += secs;
+    I.iter_seconds += secs;
     const double bn = static_cast<double>(I.batch);
     sum.last_loss = loss / bn;
     sum.last_accuracy = static_cast<double>(correct) / bn;
@@ -703,26 +829,56 @@ TrainSummary Trainer::run() {
       if (I.task->classification() && acc >= I.target_accuracy) sum.reached_target = true;
     }
     if (file) file->flush();
+    I.done = it + 1;
+    I.progress = sum;
     if (root && I.opt.progress && I.opt.log) {
-      const double per = iter_seconds / static_cast<double>(it + 1);
+      const double per = I.iter_seconds / static_cast<double>(it + 1 - std::max<std::int64_t>(sum.resumed_from, 0));
       const std::string acc =
           I.task->classification() ? fmt::format("  accuracy {:.3f}", sum.last_accuracy) : std::string();
-      *I.opt.log << fmt::format(
-          "[plexus] iteration {}/{}  loss {:.4f}{}  rate {:.1f} Hz  |g| {:.3g}  {:.2f} s/it  ETA {}{}\n",
-          it + 1, I.iterations, sum.last_loss, acc, rate / bn, I.grad_norm, secs,
-          human_seconds(per * static_cast<double>(I.iterations - it - 1)), val);
-      I.opt.log->flush();
-    }
-    if (sum.reached_target) {
-      ++it;
-      if (root && I.opt.log && I.opt.progress)
+      *I.opt.log << fmt::format("[plexus] iteration {}/{}  loss {:.4f}{}  rate {:.1f} Hz  |g| {:.3g}  {:.2f} s/it  ETA {}{}\n",
+                                it + 1, I.iterations, sum.last_loss, acc, rate / bn, I.grad_norm, secs,
+                                human_seconds(per * static_cast<double>(I.iterations - it - 1)), val);
+      if (sum.reached_target)
         *I.opt.log << fmt::format("[plexus] validation accuracy reached the target {:.3f}: stopping\n",
                                   I.target_accuracy);
-      break;
+      I.opt.log->flush();
+    }
+    // Checkpoints, between iterations: every N iterations, by rank 0's wall clock, on a stop signal
+    // (any rank's), or at stop_at_iteration; the ranks agree on it. None after the last iteration.
+    if (I.opt.checkpoint && it + 1 < I.iterations && !sum.reached_target) {
+      const auto& c = *I.opt.checkpoint;
+      const bool wall_due = root && c.every_wall_seconds > 0 && since(last_checkpoint) >= c.every_wall_seconds;
+      const auto votes =
+          I.comm.allgather(static_cast<std::uint64_t>(checkpoint::stop_signal()) * 2 + (wall_due ? 1 : 0));
+      int sig = 0;
+      bool wall = false;
+      for (auto v : votes) {
+        if (!sig && v / 2) sig = static_cast<int>(v / 2);
+        wall = wall || (v & 1);
+      }
+      const bool count_due = c.every_iterations > 0 && I.done % c.every_iterations == 0;
+      const bool stop_here = c.stop_at_iteration == I.done;
+      if (count_due || wall || sig || stop_here) {
+        const std::string reason = sig         ? checkpoint::signal_name(sig)
+                                   : stop_here ? "--stop-at-iteration"
+                                   : count_due ? "every " + c.every_text
+                                               : "wall clock";
+        sum.last_checkpoint = I.sim->write_checkpoint(reason, I.done).path;
+        last_checkpoint = Clock::now();
+      }
+      if (sig || stop_here) {
+        sum.stopped = true;
+        sum.stop_signal = sig;
+        sum.iterations = I.done;
+        sum.wall_seconds = since(wall0);
+        sum.plastic_synapses = plastic_synapses;
+        return sum;  // the result file stays NAME.h5.partial, flushed; `plexus resume` continues it
+      }
     }
   }
   sum.iterations = it;
-  sum.seconds_per_iteration = it ? iter_seconds / static_cast<double>(it) : 0.0;
+  const auto ran = it - std::max<std::int64_t>(sum.resumed_from, 0);
+  sum.seconds_per_iteration = ran ? I.iter_seconds / static_cast<double>(ran) : 0.0;
   example("after");
   if (I.test_trials > 0 && I.task->classification())
     sum.test_accuracy = validate(0, I.test_trials, task::Stream::Test).first;
@@ -754,6 +910,11 @@ TrainSummary Trainer::run() {
       f.write_replicated<std::uint64_t>("/metadata/learning_state_bytes", sum.learning_state_bytes);
       f.commit();
     });
+  }
+  if (I.opt.checkpoint && root) {
+    // Tells `plexus resume` and job chains that there is nothing left to do.
+    std::ofstream done(I.opt.checkpoint->dir / "finished");
+    done << (I.opt.output ? std::filesystem::absolute(*I.opt.output).string() : std::string()) << "\n";
   }
   return sum;
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "plexus/checkpoint/checkpoint.hpp"
 #include "plexus/comm/communicator.hpp"
 #include "plexus/learning/rule.hpp"
 #include "plexus/model/network.hpp"
@@ -18,11 +19,26 @@
 
 namespace plexus::sim {
 
+// Checkpoints of a training run are taken between iterations (a batch takes seconds; traces and
+// gradients are then zero, so weights, optimiser moments and counters are the whole state).
+struct TrainCheckpoint {
+  std::filesystem::path dir;
+  std::int64_t every_iterations = 0;  // 0: not by count
+  double every_wall_seconds = 0.0;    // 0: not by wall-clock time
+  std::string every_text;             // as given, kept in the checkpoint for `resume`
+  int keep = 2;
+  std::int64_t stop_at_iteration = -1;  // checkpoint and stop after this iteration (-1: never)
+};
+
 struct TrainOptions {
   int threads = 1;
   std::optional<std::filesystem::path> output;  // none: nothing is written
   bool progress = false;                        // a line per iteration on rank 0
   std::ostream* log = nullptr;
+  std::optional<TrainCheckpoint> checkpoint;
+  // Continue from this checkpoint (written by a training run of the same model); the result file
+  // is taken up where the checkpoint left it. Must outlive the trainer.
+  const checkpoint::Snapshot* resume = nullptr;
 };
 
 struct TrialResult {
@@ -43,6 +59,11 @@ struct TrainSummary {
   std::vector<std::uint64_t> learning_state_bytes;  // per rank (traces, gradients, moments)
   std::vector<std::uint64_t> learning_index_bytes;  // per rank (target-major source index)
   std::vector<std::uint64_t> peak_rss_bytes;        // per rank
+  // Checkpoints: stopped early (on a signal, or at stop_at_iteration) after writing one.
+  bool stopped = false;
+  int stop_signal = 0;
+  std::filesystem::path last_checkpoint;
+  std::int64_t resumed_from = -1;  // iteration the run was resumed at (-1: not resumed)
 };
 
 using learning::SynapseValue;
