@@ -337,7 +337,8 @@ void Trainer::Impl::serial(Step t) {
     if (learning) ++counts[g];
     trial_spikes += trained_gid[g];
   }
-  rule->serial(t, step_spikes);
+  // Trials that do not learn (validation, test, examples) need no traces at all.
+  if (learning) rule->serial(t, step_spikes);
 
   // Readout errors, loss and decision. E = (1 / (B T_w)) sum over the batch and the window of the
   // per-step loss, so err is scaled by 1 / (B T_w).
@@ -388,7 +389,7 @@ void Trainer::Impl::parallel(Step t, int th) {
       for (Gid j = range.begin; j < range.end; ++j) Li[j] = fb.signal(j, err.data());
     }
   }
-  rule->parallel(t, th, signals);
+  if (learning) rule->parallel(t, th, signals);
 }
 
 TrialResult Trainer::Impl::run_trial(task::Stream stream, std::uint64_t index, bool learn) {
