@@ -39,7 +39,7 @@ TEST_CASE("loss derivatives match finite differences", "[learning]") {
   CHECK(err[0] == Approx(1.0 / (1.0 + std::exp(-10.0))));
 }
 
-TEST_CASE("Adam follows its closed form; the schedule decays the rate", "[learning]") {
+TEST_CASE("Adam follows its closed form and the schedule decays the rate", "[learning]") {
   learning::Optimizer opt;
   opt.learning_rate = 0.01;
   double m = 0.0, v = 0.0;

@@ -114,7 +114,7 @@ weight = 1.0
   CHECK(std::fabs(static_cast<double>(s.spike_count("P")) - n * p) < 5 * std::sqrt(n * p * (1 - p)));
 }
 
-TEST_CASE("spike sources drive parrots through delays; readouts see spikes with delay 0", "[simulation]") {
+TEST_CASE("spike sources drive parrots through delays and readouts see spikes with delay 0", "[simulation]") {
   test::TempDir dir;
   // Connection list: src 0 -> relay 1 (delay 2 ms), src 1 -> relay 0 (delay 0.5 ms).
   {
