@@ -214,6 +214,12 @@ r = run(mpi_command(args, 1, "run", model, "--checkpoint-dir", os.path.join(w, "
 c.check("--checkpoint-every" in r.stderr, "a bad --checkpoint-every is refused")
 r = run(mpi_command(args, 1, "resume", os.path.join(w, "nothing-here")), expect=2)
 c.check("checkpoint" in r.stderr, "resume without a checkpoint is refused")
+# STDP traces are not checkpointed yet: such a run is refused before it starts, nothing written.
+stdp_ck, stdp_out = os.path.join(w, "stdp-ck"), os.path.join(w, "stdp.h5")
+r = run(mpi_command(args, 1, "run", os.path.join(args.source_dir, "models/stdp_song_abbott.toml"), "-o", stdp_out,
+                    "--checkpoint-dir", stdp_ck), expect=2)
+c.check("cannot be checkpointed" in r.stderr and not os.path.exists(stdp_ck) and not os.path.exists(stdp_out + ".partial"),
+        f"a run with STDP synapses refuses --checkpoint-dir ({r.stderr.strip()[:160]})")
 
 # The undamaged copy still resumes to the right result (the refusals above worked on copies).
 run(mpi_command(args, 1, "resume", base_ck, "-q"))
