@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Submits a chain of Slurm jobs that together carry one run to its end through checkpoints:
 #   cluster/submit_chain.sh [--links N] [--time T] [--lead SECONDS] [--dir DIR] [sbatch options] -- \
-#       run MODEL.toml [plexus run options]
+#       run|train MODEL.toml [plexus run/train options]
 # Each link (cluster/chain_link.sbatch) runs until Slurm signals it SECONDS before its time limit T
 # (--signal=B:USR1@SECONDS), then the run writes a checkpoint and the link exits 0; the next link
 # (--dependency=afterok) resumes from the newest checkpoint in DIR. The link that finishes cancels the
-# rest. Prints the job ids. Submit from the repository root (or set PLEXUS_BIN).
+# rest. Prints the job ids. Submit from the repository root (or set PLEXUS_BIN). Training chains need
+# a rule that checkpoints (e-prop); a training run stops at the end of the current iteration.
 #   e.g. cluster/submit_chain.sh --links 6 --time 04:00:00 --ntasks 16 --cpus-per-task 4 -- \
 #            run models/brunel_balanced.toml --set run.duration_ms=600000 -o results/brunel.h5
 set -euo pipefail
@@ -21,8 +22,11 @@ while [ $# -gt 0 ]; do
     *) sbatch_opts+=("$1"); shift ;;
   esac
 done
-[ $# -ge 2 ] || { echo "usage: submit_chain.sh [options] -- run MODEL.toml [plexus options]" >&2; exit 2; }
-[ "$1" = run ] || { echo "submit_chain.sh: only 'plexus run' chains are supported so far" >&2; exit 2; }
+[ $# -ge 2 ] || { echo "usage: submit_chain.sh [options] -- run|train MODEL.toml [plexus options]" >&2; exit 2; }
+case "$1" in
+  run | train) ;;
+  *) echo "submit_chain.sh: chains carry 'plexus run' or 'plexus train', not '$1'" >&2; exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 [ -n "$dir" ] || dir="checkpoints/$(basename "$2" .toml)-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$dir"
