@@ -126,9 +126,10 @@ int run(const RunArgs& a, comm::Communicator& world) {
     // checkpoint yet: a resumed run would differ, so refuse rather than resume inexactly.
     for (const auto& p : net.projections)
       if (p.plasticity)
-        throw UserError(fmt::format("projection '{}' is plastic (STDP); runs with plastic synapses cannot be "
-                                    "checkpointed yet (--checkpoint-dir)",
-                                    p.name));
+        throw UserError(
+            fmt::format("projection '{}' is plastic (STDP); runs with plastic synapses cannot be "
+                        "checkpointed yet (--checkpoint-dir)",
+                        p.name));
     sim::CheckpointOptions c;
     c.dir = a.checkpoint_dir;
     c.keep = a.checkpoint_keep > 0 ? a.checkpoint_keep : 2;
