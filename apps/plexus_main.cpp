@@ -62,9 +62,13 @@ int threads_of(const RunArgs& a) {
   return std::getenv("OMP_NUM_THREADS") ? omp_get_max_threads() : 1;
 }
 
-// --checkpoint-every: simulated time ("100ms", "2s") or wall-clock time ("30min", "1h").
-void parse_checkpoint_every(const std::string& text, double dt_ms, sim::CheckpointOptions& c) {
-  if (text.empty()) return;
+// A --checkpoint-every value: a positive number and a unit ("100ms", "10 it"). `forms` says what
+// the command accepts, for the error.
+struct Interval {
+  double value;
+  std::string unit;
+};
+Interval split_interval(const std::string& text, const std::string& forms) {
   std::size_t used = 0;
   double value = 0.0;
   try {
@@ -74,8 +78,24 @@ void parse_checkpoint_every(const std::string& text, double dt_ms, sim::Checkpoi
   }
   std::string unit = text.substr(used);
   unit.erase(0, unit.find_first_not_of(' '));
-  const std::string forms = "give simulated time ('100ms', '2s') or wall-clock time ('30min', '1h')";
   if (used == 0 || !(value > 0.0)) throw UserError(fmt::format("--checkpoint-every '{}': {}", text, forms));
+  return {value, unit};
+}
+
+// A new run must not prune (and so destroy) another run's checkpoints.
+void refuse_used_checkpoint_dir(const std::filesystem::path& dir) {
+  if (!checkpoint::list(dir).empty() || std::filesystem::exists(dir / "finished"))
+    throw UserError(
+        fmt::format("'{}' already holds checkpoints of a run; continue it with 'plexus resume {}', or "
+                    "give another --checkpoint-dir",
+                    dir.string(), dir.string()));
+}
+
+// --checkpoint-every: simulated time ("100ms", "2s") or wall-clock time ("30min", "1h").
+void parse_checkpoint_every(const std::string& text, double dt_ms, sim::CheckpointOptions& c) {
+  if (text.empty()) return;
+  const std::string forms = "give simulated time ('100ms', '2s') or wall-clock time ('30min', '1h')";
+  const auto [value, unit] = split_interval(text, forms);
   c.every_text = text;
   if (unit == "ms" || unit == "s") {
     const double ms = unit == "s" ? value * 1e3 : value;
@@ -135,12 +155,7 @@ int run(const RunArgs& a, comm::Communicator& world) {
     c.keep = a.checkpoint_keep > 0 ? a.checkpoint_keep : 2;
     parse_checkpoint_every(a.checkpoint_every, net.run.dt_ms, c);
     if (a.stop_at_ms > 0) c.stop_at_step = net.ms_to_steps(a.stop_at_ms);
-    // A new run must not prune (and so destroy) another run's checkpoints.
-    if (!checkpoint::list(c.dir).empty() || std::filesystem::exists(c.dir / "finished"))
-      throw UserError(
-          fmt::format("'{}' already holds checkpoints of a run; continue it with 'plexus resume {}', or "
-                      "give another --checkpoint-dir",
-                      c.dir.string(), c.dir.string()));
+    refuse_used_checkpoint_dir(c.dir);
     opt.checkpoint = c;
     checkpoint::install_stop_handlers();
   } else if (!a.checkpoint_every.empty()) {
@@ -470,17 +485,8 @@ int scale_test(const ScaleArgs& a, comm::Communicator& world) {
 // --checkpoint-every for training: iterations ("10it", "10iterations") or wall-clock time ("30min").
 void parse_train_checkpoint_every(const std::string& text, sim::TrainCheckpoint& c) {
   if (text.empty()) return;
-  std::size_t used = 0;
-  double value = 0.0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  std::string unit = text.substr(used);
-  unit.erase(0, unit.find_first_not_of(' '));
   const std::string forms = "give iterations ('10it') or wall-clock time ('30min', '1h')";
-  if (used == 0 || !(value > 0.0)) throw UserError(fmt::format("--checkpoint-every '{}': {}", text, forms));
+  const auto [value, unit] = split_interval(text, forms);
   c.every_text = text;
   if (unit == "it" || unit == "iterations") {
     c.every_iterations = std::max<std::int64_t>(1, std::llround(value));
@@ -567,12 +573,7 @@ int train(const RunArgs& a, comm::Communicator& comm) {
     c.keep = a.checkpoint_keep > 0 ? a.checkpoint_keep : 2;
     parse_train_checkpoint_every(a.checkpoint_every, c);
     if (a.stop_at_iteration > 0) c.stop_at_iteration = a.stop_at_iteration;
-    // A new run must not prune (and so destroy) another run's checkpoints.
-    if (!checkpoint::list(c.dir).empty() || std::filesystem::exists(c.dir / "finished"))
-      throw UserError(
-          fmt::format("'{}' already holds checkpoints of a run; continue it with 'plexus resume {}', or "
-                      "give another --checkpoint-dir",
-                      c.dir.string(), c.dir.string()));
+    refuse_used_checkpoint_dir(c.dir);
     opt.checkpoint = c;
     checkpoint::install_stop_handlers();
   } else if (!a.checkpoint_every.empty() || a.stop_at_iteration > 0) {
