@@ -543,6 +543,14 @@ int run_trainer(const model::Network& net, sim::TrainOptions opt, comm::Communic
       "rank: {}\n",
       s.plastic_synapses, static_cast<double>(state) / n, static_cast<double>(index) / n,
       describe_minmax(s.peak_rss_bytes, true));
+  auto most = [](const std::vector<std::uint64_t>& v) {  // the largest rank's share
+    return memory::human_bytes(static_cast<double>(v.empty() ? 0 : *std::max_element(v.begin(), v.end())));
+  };
+  std::cout << fmt::format(
+      "learning state per rank, largest ({}): per synapse {} (of which eligibility traces {}; the rest is "
+      "gradient and optimiser moments), per neuron {}, per source {}\n",
+      s.rule, most(s.learning_synapse_bytes), most(s.learning_trace_bytes), most(s.learning_neuron_bytes),
+      most(s.learning_source_bytes));
   std::cout << fmt::format("wrote {}\n", opt.output->string());
   return kExitOk;
 }
@@ -552,9 +560,12 @@ int train(const RunArgs& a, comm::Communicator& comm) {
   const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
   if (!net.train)
     throw UserError(fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
-  const bool gradient_rule = net.train->string_or("rule", "eprop") == "eprop";
+  const std::string rule = net.train->string_or("rule", "eprop");
+  const bool gradient_rule = rule == "eprop" || rule == "d_rtrl" || rule == "es_d_rtrl";
   if (!gradient_rule && (!a.checkpoint_dir.empty() || !a.checkpoint_every.empty() || a.stop_at_iteration > 0))
-    throw UserError("checkpoints of training runs are implemented for e-prop ([train] rule = \"eprop\") only");
+    throw UserError(
+        "checkpoints of training runs are implemented for the gradient rules ([train] rule = \"eprop\", "
+        "\"d_rtrl\" or \"es_d_rtrl\") only");
   if (net.train->string_or("rule", "") == "tempotron")
     return app::train_tempotron(net, comm, {a.model, a.output, a.threads, a.quiet});
   if (sim::uses_equilibrium_rule(net))

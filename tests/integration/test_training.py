@@ -26,7 +26,19 @@ cases = {
                  "--set", "train.iterations=3", "--set", "train.batch_size=4", "--set", "train.feedback=random",
                  "--set", "train.optimizer=sgd", "--set", "train.learning_rate=0.5",
                  "--set", "train.validation_trials=4", "--set", "train.test_trials=4"],
+    # ES-D-RTRL on the cortex: rank-one traces, with rate regularisation and clipping.
+    "cortex_es": [os.path.join(models, "cortex_ei800_evidence.toml"), "--set", "train.rule=es_d_rtrl",
+                  "--set", "task.delay_ms=100", "--set", "train.iterations=3", "--set", "train.batch_size=4",
+                  "--set", "train.clip_grad_norm=0.5", "--set", "train.validation_trials=4",
+                  "--set", "train.test_trials=0"],
+    # D-RTRL on GIF cells (three state variables), random feedback.
+    "gif_d_rtrl": [os.path.join(models, "eprop_evidence100.toml"), "--set", "task.delay_ms=200",
+                   "--set", "train.rule=d_rtrl", "--set", "populations.rec.model=\"gif\"",
+                   "--set", "populations.rec.params.current_jump=-0.01", "--set", "train.feedback=random",
+                   "--set", "train.iterations=3", "--set", "train.batch_size=4",
+                   "--set", "train.validation_trials=4", "--set", "train.test_trials=0"],
 }
+SPARSE = {"eprop100", "cortex_es", "gif_d_rtrl"}  # (ranks, threads) subsets, to keep the test short
 
 
 def digest(path):
@@ -41,7 +53,7 @@ for name, model_args in cases.items():
     ref = None
     for ranks in (1, 2, 4):
         for threads in (1, 2):
-            if name == "eprop100" and (ranks, threads) not in ((1, 1), (2, 1), (4, 2)):
+            if name in SPARSE and (ranks, threads) not in ((1, 1), (2, 1), (4, 2)):
                 continue
             out = os.path.join(args.work_dir, f"{name}_{ranks}x{threads}.h5")
             run(mpi_command(args, ranks, "train", *model_args, "-o", out, "-q", "--threads", str(threads)))

@@ -30,6 +30,7 @@ const std::map<std::string, ModelCase>& cases() {
       {"izhikevich", {"model = \"izhikevich\"", 400.0, 200.0}},
       {"lif", {"model = \"lif\"", 0.15, 0.1}},
       {"alif", {"model = \"alif\"\nparams = { lif_cells = 3 }", 0.15, 0.1}},
+      {"gif", {"model = \"gif\"\nparams = { lif_cells = 3, current_jump = -0.05 }", 0.15, 0.1}},
       {"readout", {"model = \"readout\"", 1.0, 0.5}},
       {"poisson_source", {"model = \"poisson_source\"\nparams = { rate_hz = 200.0 }", 0.0, 0.0}},
       {"spike_source",

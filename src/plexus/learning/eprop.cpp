@@ -66,7 +66,7 @@ class Eprop final : public Rule {
       max_delay = std::max<std::size_t>(max_delay, static_cast<std::size_t>(pl.delay));
       projs_.push_back(std::move(p));
     }
-    history_.assign(max_delay + 1, {});
+    history_.reset(max_delay);
   }
 
   void begin_trial() override {
@@ -80,12 +80,11 @@ class Eprop final : public Rule {
       std::fill(p.ev_prev.begin(), p.ev_prev.end(), Real(0));
       for (auto& b : p.blocks) b.reset_traces();
     }
-    for (auto& h : history_) h.clear();
+    history_.clear();
   }
 
   void serial(Step t, std::span<const Gid> spikes) override {
-    const std::size_t H = history_.size();
-    history_[static_cast<std::size_t>(t) % H].assign(spikes.begin(), spikes.end());
+    history_.record(t, spikes);
     for (auto& p : projs_) {
       std::swap(p.ev, p.ev_prev);
       const Real d = static_cast<Real>(p.decay);
@@ -93,13 +92,9 @@ class Eprop final : public Rule {
       Real* __restrict ev = p.ev.data();
       const Real* __restrict prev = p.ev_prev.data();
       for (std::size_t i = 0; i < n; ++i) ev[i] = d * prev[i];
-      if (t < p.info.delay) continue;
-      const auto& arrived = history_[static_cast<std::size_t>(t - p.info.delay) % H];
-      const Gid first = p.info.source_first_gid, end = first + p.info.source_size;
       const Real gain = static_cast<Real>(p.gain);
-      for (auto it = std::lower_bound(arrived.begin(), arrived.end(), first);
-           it != arrived.end() && *it < end; ++it)
-        ev[*it - first] += gain;
+      history_.arrived(t, p.info.delay, p.info.source_first_gid, p.info.source_size,
+                       [&](std::size_t i) { ev[i] += gain; });
     }
   }
 
@@ -143,76 +138,25 @@ class Eprop final : public Rule {
   }
 
   void square_sums(std::vector<double>& per_gid, double& replicated) const override {
-    for (const auto& p : projs_) {
-      const auto& tgt = c_.targets[static_cast<std::size_t>(p.info.target)];
-      if (p.readout) {
-        for (const auto& b : p.blocks)
-          for (auto x : b.g) replicated += static_cast<double>(x) * static_cast<double>(x);
-        continue;
-      }
-      for (std::size_t bi = 0; bi < p.blocks.size(); ++bi)
-        p.blocks[bi].row_square_sums(per_gid.data() + tgt.first_gid + tgt.local.begin + tgt.blocks[bi].begin);
-    }
+    learning::square_sums(projs_, c_, per_gid, replicated);
   }
-
-  void apply(const Optimizer::Step& step, double scale) override {
-    for (auto& p : projs_) {
-      auto& blocks = p.info.synapses->blocks();
-      for (std::size_t bi = 0; bi < p.blocks.size(); ++bi)
-        p.blocks[bi].apply(blocks[bi], step, scale, p.info.sign);
-    }
-  }
-
+  void apply(const Optimizer::Step& step, double scale) override { apply_all(projs_, step, scale); }
   void gradient(int projection, std::vector<SynapseValue>& out) const override {
-    for (const auto& p : projs_) {
-      if (p.info.projection != projection) continue;
-      const auto& tgt = c_.targets[static_cast<std::size_t>(p.info.target)];
-      for (std::size_t bi = 0; bi < p.blocks.size(); ++bi) {
-        const auto& b = p.blocks[bi];
-        for (std::size_t r = 0; r + 1 < b.row.size(); ++r)
-          for (std::uint32_t k = b.row[r]; k < b.row[r + 1]; ++k)
-            out.push_back(
-                {b.src[k], tgt.local.begin + tgt.blocks[bi].begin + r, static_cast<double>(b.g[k])});
-      }
-    }
+    gradient_of(projs_, c_, projection, out);
   }
-
-  std::vector<std::string> carried_arrays() const override {
-    if (!c_.adam) return {};
-    return {"adam_m", "adam_v"};
-  }
-
+  std::vector<std::string> carried_arrays() const override { return carried(c_); }
   std::vector<double> export_array(int projection, const std::string& name) const override {
-    std::vector<double> out;
-    for (const auto& p : projs_) {
-      if (p.info.projection != projection) continue;
-      for (const auto& b : p.blocks)  // blocks in order, rows target-major: (target, source) order
-        for (Real x : moments(b, name)) out.push_back(static_cast<double>(x));
-    }
-    return out;
+    return export_moments(projs_, projection, name);
   }
-
   void import_array(int projection, const std::string& name, std::span<const double> values) override {
-    std::size_t pos = 0;
-    for (auto& p : projs_) {
-      if (p.info.projection != projection) continue;
-      for (auto& b : p.blocks)
-        for (Real& x : moments(b, name)) x = static_cast<Real>(values[pos++]);
-    }
-    if (pos != values.size()) throw std::logic_error("e-prop: checkpoint array of the wrong length");
+    import_moments(projs_, projection, name, values);
   }
 
   MemoryUse memory(bool replicated) const override {
     MemoryUse m;
-    for (const auto& p : projs_) {
-      if (p.readout && !replicated) continue;
-      for (const auto& b : p.blocks) {
-        m.per_synapse += b.state_bytes();
-        m.index += b.bytes() - b.state_bytes();
-        m.synapses += b.synapses();
-      }
-      m.per_source += (p.ev.capacity() + p.ev_prev.capacity()) * sizeof(Real);
-    }
+    count_blocks(projs_, replicated, m);
+    for (const auto& p : projs_)
+      if (!p.readout || replicated) m.per_source += (p.ev.capacity() + p.ev_prev.capacity()) * sizeof(Real);
     for (const auto& t : targets_)
       m.per_neuron += t.psi_prev.capacity() * sizeof(double) + t.busy.capacity() + t.idle.capacity() * 4;
     return m;
@@ -226,12 +170,10 @@ class Eprop final : public Rule {
     std::vector<std::uint32_t> idle;       // steps of decay its rows owe
     std::array<double, 32> rho_squares{};  // rho^(2^k)
   };
-  struct Proj {
-    Plastic info;
-    bool readout = false, adaptive = false;
+  struct Proj : PlasticSynapses<Real> {
+    bool adaptive = false;
     double decay = 0.0, gain = 1.0;  // of the presynaptic trace
-    std::vector<PlasticBlock<Real>> blocks;
-    std::vector<Real> ev, ev_prev;  // per source
+    std::vector<Real> ev, ev_prev;   // per source
   };
 
   // Advances the traces of the busy rows of one thread block of a projection onto learning-form
@@ -289,13 +231,6 @@ class Eprop final : public Rule {
   }
 
   // x^n from the table of x^(2^k): a few multiplications, exact to rounding, cheaper than pow().
-  template <class Block>
-  static auto& moments(Block& b, const std::string& name) {
-    if (name == "adam_m") return b.m;
-    if (name == "adam_v") return b.v;
-    throw std::logic_error("e-prop: no array " + name);
-  }
-
   static double power(const std::array<double, 32>& squares, std::uint32_t n) {
     double r = 1.0;
     for (int k = 0; n; ++k, n >>= 1)
@@ -313,7 +248,7 @@ class Eprop final : public Rule {
   std::array<double, 32> kappa_squares_{};  // filter_kappa^(2^k)
   std::vector<TargetState> targets_;
   std::vector<Proj> projs_;
-  std::vector<std::vector<Gid>> history_;  // spikes of the last D + 1 steps (slot t mod (D + 1))
+  SpikeHistory history_;
 };
 
 }  // namespace

@@ -11,6 +11,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "plexus/learning/optimizer.hpp"
@@ -37,6 +41,8 @@ struct PlasticBlock {
   std::size_t state_bytes() const {
     return bytes() - row.capacity() * 4 - src.capacity() * 4 - dense.capacity();
   }
+  // Of which eligibility traces (the rest, gradient and moments, every rule needs alike).
+  std::size_t trace_bytes() const { return (ea.capacity() + eb.capacity()) * sizeof(Real); }
 
   static PlasticBlock build(const synapse::Block& blk, bool adaptive, bool adam, bool readout) {
     PlasticBlock p;
@@ -105,5 +111,131 @@ struct PlasticBlock {
       }
   }
 };
+
+// The spikes of the last D + 1 steps (slot t mod (D + 1)), sorted by gid, so that a projection
+// with delay d sees at step t the spikes sent at t - d.
+class SpikeHistory {
+ public:
+  void reset(std::size_t max_delay) { slots_.assign(max_delay + 1, {}); }
+  void clear() {
+    for (auto& h : slots_) h.clear();
+  }
+  void record(Step t, std::span<const Gid> spikes) {
+    slots_[static_cast<std::size_t>(t) % slots_.size()].assign(spikes.begin(), spikes.end());
+  }
+  // Calls f(source index) for every spike of sources [first, first + size) arriving at t.
+  template <class F>
+  void arrived(Step t, Step delay, Gid first, Gid size, F&& f) const {
+    if (t < delay) return;
+    const auto& a = slots_[static_cast<std::size_t>(t - delay) % slots_.size()];
+    for (auto it = std::lower_bound(a.begin(), a.end(), first); it != a.end() && *it < first + size; ++it)
+      f(static_cast<std::size_t>(*it - first));
+  }
+
+ private:
+  std::vector<std::vector<Gid>> slots_;
+};
+
+// One plastic projection's learning state on this rank: its thread blocks. Rules derive their own
+// projection records from this, and share the batch-end work below (which does not depend on how
+// the traces were formed).
+template <class Real>
+struct PlasticSynapses {
+  Plastic info;
+  bool readout = false;
+  std::vector<PlasticBlock<Real>> blocks;
+};
+
+// Squared gradients per target neuron into per_gid[gid] (readout synapses into `replicated`).
+template <class P>
+void square_sums(const std::vector<P>& projs, const Context& c, std::vector<double>& per_gid,
+                 double& replicated) {
+  for (const auto& p : projs) {
+    const auto& tgt = c.targets[static_cast<std::size_t>(p.info.target)];
+    if (p.readout) {
+      for (const auto& b : p.blocks)
+        for (auto x : b.g) replicated += static_cast<double>(x) * static_cast<double>(x);
+      continue;
+    }
+    for (std::size_t bi = 0; bi < p.blocks.size(); ++bi)
+      p.blocks[bi].row_square_sums(per_gid.data() + tgt.first_gid + tgt.local.begin + tgt.blocks[bi].begin);
+  }
+}
+
+template <class P>
+void apply_all(std::vector<P>& projs, const Optimizer::Step& step, double scale) {
+  for (auto& p : projs) {
+    auto& blocks = p.info.synapses->blocks();
+    for (std::size_t bi = 0; bi < p.blocks.size(); ++bi)
+      p.blocks[bi].apply(blocks[bi], step, scale, p.info.sign);
+  }
+}
+
+// A projection's gradient in (target, source) order.
+template <class P>
+void gradient_of(const std::vector<P>& projs, const Context& c, int projection,
+                 std::vector<SynapseValue>& out) {
+  for (const auto& p : projs) {
+    if (p.info.projection != projection) continue;
+    const auto& tgt = c.targets[static_cast<std::size_t>(p.info.target)];
+    for (std::size_t bi = 0; bi < p.blocks.size(); ++bi) {
+      const auto& b = p.blocks[bi];
+      for (std::size_t r = 0; r + 1 < b.row.size(); ++r)
+        for (std::uint32_t k = b.row[r]; k < b.row[r + 1]; ++k)
+          out.push_back({b.src[k], tgt.local.begin + tgt.blocks[bi].begin + r, static_cast<double>(b.g[k])});
+    }
+  }
+}
+
+// The optimiser moments that carry over between batches (checkpoints), by name.
+template <class Block>
+auto& moments_of(Block& b, const std::string& name) {
+  if (name == "adam_m") return b.m;
+  if (name == "adam_v") return b.v;
+  throw std::logic_error("learning: no array " + name);
+}
+
+inline std::vector<std::string> carried(const Context& c) {
+  if (!c.adam) return {};
+  return {"adam_m", "adam_v"};
+}
+
+template <class P>
+std::vector<double> export_moments(const std::vector<P>& projs, int projection, const std::string& name) {
+  std::vector<double> out;
+  for (const auto& p : projs) {
+    if (p.info.projection != projection) continue;
+    for (const auto& b : p.blocks)  // blocks in order, rows target-major: (target, source) order
+      for (auto x : moments_of(b, name)) out.push_back(static_cast<double>(x));
+  }
+  return out;
+}
+
+template <class P>
+void import_moments(std::vector<P>& projs, int projection, const std::string& name,
+                    std::span<const double> values) {
+  std::size_t pos = 0;
+  for (auto& p : projs) {
+    if (p.info.projection != projection) continue;
+    for (auto& b : p.blocks)
+      for (auto& x : moments_of(b, name))
+        x = static_cast<std::remove_reference_t<decltype(x)>>(values[pos++]);
+  }
+  if (pos != values.size()) throw std::logic_error("learning: checkpoint array of the wrong length");
+}
+
+// Per-synapse bytes of the blocks (readout synapses only if `replicated`: every rank holds them).
+template <class P>
+void count_blocks(const std::vector<P>& projs, bool replicated, MemoryUse& m) {
+  for (const auto& p : projs) {
+    if (p.readout && !replicated) continue;
+    for (const auto& b : p.blocks) {
+      m.per_synapse += b.state_bytes();
+      m.per_synapse_traces += b.trace_bytes();
+      m.index += b.bytes() - b.state_bytes();
+      m.synapses += b.synapses();
+    }
+  }
+}
 
 }  // namespace plexus::learning

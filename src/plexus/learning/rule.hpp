@@ -1,5 +1,5 @@
 #pragma once
-// Gradient-based online learning rules (SPEC 4.1; later 4.2) see the simulation through this
+// Gradient-based online learning rules (SPEC 4.1, 4.2) see the simulation through this
 // narrow view: the plastic projections a rank owns, the populations they target, and, every step,
 // the spikes of that step and the learning signals. The trainer (sim/trainer.cpp) forms the
 // signals from the readouts; a rule keeps eligibility traces, gradients and optimiser moments, and
@@ -49,6 +49,7 @@ struct Context {
   std::function<const neuron::Population&(int population)> model;
   double readout_kappa = 0.0;  // decay of the readout neurons (exact readout gradient)
   double filter_kappa = 0.0;   // low-pass filter of the eligibility traces (0: none)
+  double lambda = 0.9;         // ES-D-RTRL smoothing factor (SPEC 4.2)
   bool adam = true;
   Precision precision = Precision::Float32;
 };
@@ -74,11 +75,12 @@ struct SynapseValue {
 
 // Bytes of learning state on this rank, by what they scale with.
 struct MemoryUse {
-  std::uint64_t per_synapse = 0;  // traces, gradients, optimiser moments
-  std::uint64_t per_neuron = 0;   // per target neuron (previous pseudo-derivatives, ...)
-  std::uint64_t per_source = 0;   // presynaptic traces
-  std::uint64_t index = 0;        // target-major source index of the plastic synapses
-  std::uint64_t synapses = 0;     // plastic synapses counted
+  std::uint64_t per_synapse = 0;         // traces, gradients, optimiser moments
+  std::uint64_t per_synapse_traces = 0;  // of which eligibility traces (0 for ES-D-RTRL)
+  std::uint64_t per_neuron = 0;          // per target neuron (previous pseudo-derivatives, ...)
+  std::uint64_t per_source = 0;          // presynaptic traces
+  std::uint64_t index = 0;               // target-major source index of the plastic synapses
+  std::uint64_t synapses = 0;            // plastic synapses counted
   std::uint64_t total() const { return per_synapse + per_neuron + per_source + index; }
 };
 
@@ -112,5 +114,8 @@ class Rule {
 
 // e-prop (SPEC 4.1) for LIF and ALIF targets and leaky readouts.
 std::unique_ptr<Rule> make_eprop(const Context& context);
+// D-RTRL and ES-D-RTRL (SPEC 4.2) for any target with a state Jacobian (lif, alif, gif).
+std::unique_ptr<Rule> make_d_rtrl(const Context& context);
+std::unique_ptr<Rule> make_es_d_rtrl(const Context& context);
 
 }  // namespace plexus::learning

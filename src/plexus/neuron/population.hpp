@@ -67,6 +67,9 @@ struct LearningView {
   const double* beta = nullptr;  // adaptation strength per neuron (null: LIF, beta = 0)
   const double* psi = nullptr;   // pseudo-derivative of this step
   const double* y = nullptr;     // readouts: output of this step
+  // e-prop's traces (SPEC 4.1) know only v and the threshold adaptation a; models with more state
+  // (gif) set this false and train with D-RTRL or ES-D-RTRL, which read their Jacobians instead.
+  bool eprop = true;
 };
 
 // One array of a model's state over the neurons held here (size() values), for checkpoints.
@@ -111,6 +114,20 @@ class Population {
   // Learning-form models (lif, alif) and readouts describe themselves to learning rules; others
   // return nothing and cannot be trained.
   virtual std::optional<LearningView> learning_view() const { return std::nullopt; }
+
+  // The state Jacobian of a learning-form model (SPEC 4.2), for D-RTRL and ES-D-RTRL. The model's
+  // S state variables h_j are named by jacobian_state() (empty: the model has none). After the
+  // update of step t, jacobian() writes for local neurons [begin, end), neuron by neuron:
+  //   D (S x S, row-major)  dh_j^t / dh_j^(t-1), own state only (other neurons' spikes are input),
+  //                         including the paths through the neuron's own spike z_j^(t-1) (reset,
+  //                         spike-triggered jumps), whose derivative is the pseudo-derivative;
+  //   f (S)                 dh_j^t / dI_j^t, how the synaptic input enters the state;
+  //   s (S)                 dz_j^t / dh_j^t, through the pseudo-derivative psi_j^t.
+  // Written next to each model's step kernel, so that the two cannot drift apart; checked against
+  // finite differences of the kernel in tests/unit/test_rtrl.cpp.
+  virtual std::vector<std::string> jacobian_state() const { return {}; }
+  virtual void jacobian(std::size_t /*begin*/, std::size_t /*end*/, double* /*D*/, double* /*f*/,
+                        double* /*s*/) const {}
 
   // Models whose synaptic input is double-exponentially filtered (lif_force, izhikevich with
   // synapse = "double_exponential") give their filter, so that FORCE decodes the network's spikes

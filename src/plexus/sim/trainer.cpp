@@ -88,6 +88,7 @@ struct Trainer::Impl : checkpoint::Component {
   double reg_rate_hz = 10.0, reg_coefficient = 0.0, clip_norm = 0.0;
   bool random_feedback = false;
   std::int64_t example_cells = 4;
+  std::string rule_name = "eprop";
 
   // Per step and trial.
   std::size_t K = 0;
@@ -139,6 +140,7 @@ struct Trainer::Impl : checkpoint::Component {
 void Trainer::Impl::configure() {
   const auto& tr = *net.train;
   tr.allow_only({"rule",
+                 "lambda",
                  "iterations",
                  "batch_size",
                  "optimizer",
@@ -160,7 +162,10 @@ void Trainer::Impl::configure() {
                  "test_trials",
                  "target_accuracy",
                  "example_cells"});
-  tr.choice("rule", {"eprop"}, "eprop");
+  rule_name = tr.choice("rule", {"eprop", "d_rtrl", "es_d_rtrl"}, "eprop");
+  // ES-D-RTRL's smoothing factor (SPEC 4.2: 0.9 for evidence accumulation, 0.99 for DMS).
+  ctx.lambda = tr.number_or("lambda", 0.9, {0.0, 1.0, true, false});
+  if (tr.has("lambda") && rule_name != "es_d_rtrl") tr.at("lambda").fail("is a setting of rule = \"es_d_rtrl\"");
   iterations = tr.integer_or("iterations", 100, Range::closed(0, 1e9));
   batch = tr.integer_or("batch_size", 64, Range::closed(1, 1e7));
   optimizer.kind = tr.choice("optimizer", {"adam", "sgd"}, "adam") == "adam" ? learning::Optimizer::Kind::Adam
@@ -284,7 +289,20 @@ void Trainer::Impl::configure() {
     reg[i].assign(n, 0.0);
     L[i].assign(n, 0.0);
   }
-  rule = learning::make_eprop(ctx);
+  for (const auto& t : ctx.targets) {
+    if (t.readout) continue;
+    const auto& m = *S->pops[static_cast<std::size_t>(t.population)].model;
+    const auto& spec = net.populations[static_cast<std::size_t>(t.population)];
+    if (rule_name == "eprop" && !m.learning_view()->eprop)
+      spec.node.at("model").fail(fmt::format("e-prop's traces cover lif and alif cells only; train '{}' cells with "
+                                             "rule = \"d_rtrl\" or \"es_d_rtrl\"",
+                                             spec.model));
+    if (rule_name != "eprop" && m.jacobian_state().empty())
+      spec.node.at("model").fail(fmt::format("'{}' cells have no state Jacobian for {}", spec.model, rule_name));
+  }
+  rule = rule_name == "d_rtrl"      ? learning::make_d_rtrl(ctx)
+         : rule_name == "es_d_rtrl" ? learning::make_es_d_rtrl(ctx)
+                                    : learning::make_eprop(ctx);
   signals.L = &L;
   signals.R = &reg;
   signals.err = err.data();
@@ -889,6 +907,11 @@ TrainSummary Trainer::run() {
   const auto mem = learning_memory();
   sum.learning_state_bytes = I.comm.allgather(mem.per_synapse + mem.per_neuron + mem.per_source);
   sum.learning_index_bytes = I.comm.allgather(mem.index);
+  sum.learning_synapse_bytes = I.comm.allgather(mem.per_synapse);
+  sum.learning_trace_bytes = I.comm.allgather(mem.per_synapse_traces);
+  sum.learning_neuron_bytes = I.comm.allgather(mem.per_neuron);
+  sum.learning_source_bytes = I.comm.allgather(mem.per_source);
+  sum.rule = I.rule_name;
   sum.plastic_synapses = plastic_synapses;
   sum.synapses = I.sim->summary().synapses;
   sum.peak_rss_bytes = I.comm.allgather(static_cast<std::uint64_t>(memory::peak_rss_bytes()));
@@ -909,6 +932,12 @@ TrainSummary Trainer::run() {
       f.attribute("/metadata", "wall_time_s", sum.wall_seconds);
       f.write_replicated<std::uint64_t>("/metadata/peak_rss_bytes", sum.peak_rss_bytes);
       f.write_replicated<std::uint64_t>("/metadata/learning_state_bytes", sum.learning_state_bytes);
+      f.write_replicated<std::uint64_t>("/metadata/learning_synapse_bytes",
+                                        sum.learning_synapse_bytes);
+      f.write_replicated<std::uint64_t>("/metadata/learning_trace_bytes", sum.learning_trace_bytes);
+      f.write_replicated<std::uint64_t>("/metadata/learning_neuron_bytes", sum.learning_neuron_bytes);
+      f.write_replicated<std::uint64_t>("/metadata/learning_source_bytes", sum.learning_source_bytes);
+      f.attribute("/training", "rule", sum.rule);
       f.commit();
     });
   }

@@ -58,6 +58,11 @@ struct TrainSummary {
   std::uint64_t synapses = 0, plastic_synapses = 0;
   std::vector<std::uint64_t> learning_state_bytes;  // per rank (traces, gradients, moments)
   std::vector<std::uint64_t> learning_index_bytes;  // per rank (target-major source index)
+  // The learning state per rank split by what it scales with: per synapse (of which eligibility
+  // traces), per neuron and per source.
+  std::vector<std::uint64_t> learning_synapse_bytes, learning_trace_bytes, learning_neuron_bytes,
+      learning_source_bytes;
+  std::string rule;
   std::vector<std::uint64_t> peak_rss_bytes;        // per rank
   // Checkpoints: stopped early (on a signal, or at stop_at_iteration) after writing one.
   bool stopped = false;

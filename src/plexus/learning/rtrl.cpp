@@ -1,0 +1,332 @@
+// D-RTRL and ES-D-RTRL (SPEC 4.2) as learning::Rules, for any target model with a state Jacobian
+// (neuron/population.hpp: jacobian_state(), jacobian(); lif S = 1, alif S = 2, gif S = 3).
+//
+// Per step t, in the simulation's phase 7 (after the readouts):
+//   serial   (master thread) the spikes of step t enter a short history; per plastic projection
+//            the presynaptic input of this step x_i^t (spikes sent d steps ago) is formed:
+//              D-RTRL     x_i^t itself (0 or 1);
+//              ES-D-RTRL  the smoothed trace ex_i = lambda ex_i + x_i^t (one per source);
+//            readout projections keep zhat_j = kappa zhat_j + (1 - kappa) z_j^t (exact gradient).
+//   parallel (each thread, its own block of target neurons) the model writes D_j^t, f_j, s_j^t
+//            (s = dz_j^t/dh_j^t, so that the learning signal l_j^t = dE^t/dh_j^t = L_j^t s_j^t);
+//              D-RTRL     every synapse: eps_ji = D_j eps_ji + f_j x_i^t (S values), its
+//                         contribution e_ji = s_j . eps_ji, filtered like the readout
+//                         ebar_ji = kappa ebar_ji + (1 - kappa) e_ji, and g_ji += L_j ebar_ji + R_j e_ji;
+//              ES-D-RTRL  per neuron ef_j = lambda D_j ef_j + (1 - lambda) f_j, q_j = s_j . ef_j / c^t
+//                         with c^t = 1 - lambda^(t+1), its filtered qbar_j, and where
+//                         w_j = L_j qbar_j + R_j q_j is non-zero, g_ji += ex_i w_j over the row.
+// L is the learning signal of losses on the leaky readout (which depend on the cell's spikes of
+// earlier steps too, through the readout's decay: hence the filter, as in e-prop); R that of losses
+// on the spikes themselves (rate regularisation). With kappa = 0 both reduce to SPEC 4.2's
+// g += l . eps. For ES-D-RTRL the filter acts on the per-neuron factor only (qbar), which is the
+// rank-one approximation applied once more; it keeps the rule O(neurons + sources) in trace memory.
+// Per-step work: D-RTRL O(synapses S^2) at every step; ES-D-RTRL O(neurons S^2 + sources) plus one
+// multiply-add per synapse of the rows whose signal is non-zero (inside the loss window, or with
+// rate regularisation where the pseudo-derivative is non-zero).
+// Every rank forms the same values for the same synapses from the same gid-ordered spikes, and
+// gradients are sums over time in step order: the results do not depend on the partition.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "plexus/learning/eprop_kernels.hpp"
+#include "plexus/learning/plastic.hpp"
+#include "plexus/learning/rule.hpp"
+
+namespace plexus::learning {
+namespace {
+
+// Traces that decay for long silent stretches (a cue channel during the delay) would become
+// subnormal, and subnormal arithmetic is about a hundred times slower on x86: such values are set
+// to zero. They are below 1e-30 of a spike's contribution, far under float rounding of any sum
+// they enter.
+template <class Real>
+inline Real flush(Real x) {
+  return std::fabs(x) < Real(1e-30) ? Real(0) : x;
+}
+
+// One D-RTRL row of n synapses for a neuron with S state variables: eps (S per synapse) advances
+// through D and takes f where a spike arrives; ebar and g as in the header comment.
+template <class Real, std::size_t S, bool kDense>
+void d_rtrl_row(const double* D, const double* f, const double* s, double kappa, double L, double R,
+                std::size_t n, const std::uint32_t* __restrict src, const Real* __restrict x,
+                Real* __restrict eps, Real* __restrict eb, Real* __restrict g) {
+  Real d[S * S], fs[S], ss[S];
+  for (std::size_t a = 0; a < S * S; ++a) d[a] = static_cast<Real>(D[a]);
+  for (std::size_t a = 0; a < S; ++a) {
+    fs[a] = static_cast<Real>(f[a]);
+    ss[a] = static_cast<Real>(s[a]);
+  }
+  const Real k = static_cast<Real>(kappa), one_minus_k = static_cast<Real>(1.0 - kappa);
+  const Real l = static_cast<Real>(L), r = static_cast<Real>(R);
+  if constexpr (kDense) x += src[0];
+  for (std::size_t q = 0; q < n; ++q) {
+    const Real xi = x[kDense ? q : src[q]];
+    Real* e = eps + q * S;
+    Real next[S];
+    for (std::size_t a = 0; a < S; ++a) {
+      Real v = fs[a] * xi;
+      for (std::size_t b = 0; b < S; ++b) v += d[a * S + b] * e[b];
+      next[a] = v;
+    }
+    Real c = 0;
+    for (std::size_t a = 0; a < S; ++a) {
+      e[a] = flush(next[a]);
+      c += ss[a] * next[a];
+    }
+    const Real b = flush(k * eb[q] + one_minus_k * c);
+    eb[q] = b;
+    g[q] += l * b + r * c;
+  }
+}
+
+template <class Real>
+class Rtrl final : public Rule {
+ public:
+  Rtrl(const Context& c, bool es) : c_(c), es_(es), lambda_(c.lambda) {
+    std::size_t max_delay = 0;
+    targets_.resize(c.targets.size());
+    for (std::size_t i = 0; i < c.targets.size(); ++i) {
+      auto& tg = targets_[i];
+      if (c.targets[i].readout) continue;
+      const auto& model = c.model(c.targets[i].population);
+      tg.S = model.jacobian_state().size();
+      if (tg.S == 0 || tg.S > 3)
+        throw std::invalid_argument("D-RTRL: a target population's model has no state Jacobian");
+      const std::size_t n = c.targets[i].local.size();
+      tg.D.assign(n * tg.S * tg.S, 0.0);
+      tg.f.assign(n * tg.S, 0.0);
+      tg.s.assign(n * tg.S, 0.0);
+      if (es_) {
+        tg.ef.assign(n * tg.S, 0.0);
+        tg.q.assign(n, 0.0);
+        tg.qbar.assign(n, 0.0);
+      }
+    }
+    for (const auto& pl : c.plastic) {
+      Proj p;
+      p.info = pl;
+      p.readout = c.targets[static_cast<std::size_t>(pl.target)].readout;
+      const std::size_t S = targets_[static_cast<std::size_t>(pl.target)].S;
+      for (const auto& blk : pl.synapses->blocks()) {
+        auto b = PlasticBlock<Real>::build(blk, false, c.adam, p.readout);
+        if (es_) std::vector<Real>().swap(b.eb);  // no per-synapse trace at all
+        p.blocks.push_back(std::move(b));
+        if (!es_ && !p.readout) p.eps.emplace_back(p.blocks.back().synapses() * S, Real(0));
+      }
+      p.trace.assign(pl.source_size, Real(0));
+      max_delay = std::max<std::size_t>(max_delay, static_cast<std::size_t>(pl.delay));
+      projs_.push_back(std::move(p));
+    }
+    history_.reset(max_delay);
+  }
+
+  void begin_trial() override {
+    for (auto& tg : targets_) {
+      std::fill(tg.ef.begin(), tg.ef.end(), 0.0);
+      std::fill(tg.qbar.begin(), tg.qbar.end(), 0.0);
+    }
+    for (auto& p : projs_) {
+      std::fill(p.trace.begin(), p.trace.end(), Real(0));
+      p.set.clear();
+      for (auto& e : p.eps) std::fill(e.begin(), e.end(), Real(0));
+      for (auto& b : p.blocks) b.reset_traces();
+    }
+    history_.clear();
+    lambda_power_ = 1.0;
+  }
+
+  void serial(Step t, std::span<const Gid> spikes) override {
+    history_.record(t, spikes);
+    lambda_power_ *= lambda_;
+    bias_ = 1.0 - lambda_power_;  // c^t = 1 - lambda^(t+1)
+    for (auto& p : projs_) {
+      Real* tr = p.trace.data();
+      const auto arrive = [&](auto&& add) {
+        history_.arrived(t, p.info.delay, p.info.source_first_gid, p.info.source_size, add);
+      };
+      if (p.readout) {
+        const Real k = static_cast<Real>(c_.readout_kappa), gain = static_cast<Real>(1.0 - c_.readout_kappa);
+        for (auto& x : p.trace) x = flush(x * k);
+        arrive([&](std::size_t i) { tr[i] += gain; });
+      } else if (es_) {
+        const Real l = static_cast<Real>(lambda_);
+        for (auto& x : p.trace) x = flush(x * l);
+        arrive([&](std::size_t i) { tr[i] += Real(1); });
+      } else {  // this step's arrivals only: clear the last step's
+        for (auto i : p.set) tr[i] = Real(0);
+        p.set.clear();
+        arrive([&](std::size_t i) {
+          tr[i] = Real(1);
+          p.set.push_back(static_cast<std::uint32_t>(i));
+        });
+      }
+    }
+  }
+
+  void parallel(Step, int th, const Signals& sig) override {
+    const auto thread = static_cast<std::size_t>(th);
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      if (c_.targets[i].readout) continue;
+      auto& tg = targets_[i];
+      const auto& range = c_.targets[i].blocks[thread];
+      const std::size_t S = tg.S;
+      c_.model(c_.targets[i].population)
+          .jacobian(range.begin, range.end, tg.D.data() + range.begin * S * S, tg.f.data() + range.begin * S,
+                    tg.s.data() + range.begin * S);
+      if (es_) smooth(tg, range);
+    }
+    for (auto& p : projs_) {
+      auto& blk = p.blocks[thread];
+      const auto ti = static_cast<std::size_t>(p.info.target);
+      const auto& range = c_.targets[ti].blocks[thread];
+      const std::size_t rows = blk.row.size() - 1;
+      if (p.readout) {
+        if (!sig.L_active) continue;
+        for (std::size_t r = 0; r < rows; ++r) {
+          const double e = sig.err[range.begin + r];
+          if (e == 0.0) continue;
+          const std::uint32_t a = blk.row[r];
+          readout_row<Real>(e, blk.row[r + 1] - a, blk.src.data() + a, p.trace.data(), blk.g.data() + a);
+        }
+        continue;
+      }
+      const auto& tg = targets_[ti];
+      const double* L = sig.L_active ? (*sig.L)[ti].data() : nullptr;
+      const double* R = sig.R_active ? (*sig.R)[ti].data() : nullptr;
+      if (es_) {
+        for (std::size_t r = 0; r < rows; ++r) {
+          const std::size_t j = range.begin + r;
+          const double w = (L ? L[j] * tg.qbar[j] : 0.0) + (R ? R[j] * tg.q[j] : 0.0);
+          if (w == 0.0) continue;
+          const std::uint32_t a = blk.row[r];
+          // g_ji += ex_i w_j: the same row kernel as the readout's exact gradient.
+          readout_row<Real>(w, blk.row[r + 1] - a, blk.src.data() + a, p.trace.data(), blk.g.data() + a);
+        }
+        continue;
+      }
+      auto& eps = p.eps[thread];
+      const std::size_t S = tg.S;
+      for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t j = range.begin + r;
+        const std::uint32_t a = blk.row[r];
+        const std::size_t n = blk.row[r + 1] - a;
+        const double* D = tg.D.data() + j * S * S;
+        const double* f = tg.f.data() + j * S;
+        const double* s = tg.s.data() + j * S;
+        const double l = L ? L[j] : 0.0, q = R ? R[j] : 0.0;
+        auto run = [&]<std::size_t kS>() {
+          if (blk.dense[r])
+            d_rtrl_row<Real, kS, true>(D, f, s, c_.filter_kappa, l, q, n, blk.src.data() + a, p.trace.data(),
+                                       eps.data() + a * kS, blk.eb.data() + a, blk.g.data() + a);
+          else
+            d_rtrl_row<Real, kS, false>(D, f, s, c_.filter_kappa, l, q, n, blk.src.data() + a, p.trace.data(),
+                                        eps.data() + a * kS, blk.eb.data() + a, blk.g.data() + a);
+        };
+        if (S == 1)
+          run.template operator()<1>();
+        else if (S == 2)
+          run.template operator()<2>();
+        else
+          run.template operator()<3>();
+      }
+    }
+  }
+
+  void square_sums(std::vector<double>& per_gid, double& replicated) const override {
+    learning::square_sums(projs_, c_, per_gid, replicated);
+  }
+  void apply(const Optimizer::Step& step, double scale) override { apply_all(projs_, step, scale); }
+  void gradient(int projection, std::vector<SynapseValue>& out) const override {
+    gradient_of(projs_, c_, projection, out);
+  }
+  std::vector<std::string> carried_arrays() const override { return carried(c_); }
+  std::vector<double> export_array(int projection, const std::string& name) const override {
+    return export_moments(projs_, projection, name);
+  }
+  void import_array(int projection, const std::string& name, std::span<const double> values) override {
+    import_moments(projs_, projection, name, values);
+  }
+
+  MemoryUse memory(bool replicated) const override {
+    MemoryUse m;
+    count_blocks(projs_, replicated, m);
+    for (const auto& p : projs_) {
+      if (p.readout && !replicated) continue;
+      for (const auto& e : p.eps) {
+        m.per_synapse += e.capacity() * sizeof(Real);
+        m.per_synapse_traces += e.capacity() * sizeof(Real);
+      }
+      m.per_source += p.trace.capacity() * sizeof(Real) + p.set.capacity() * sizeof(std::uint32_t);
+    }
+    // The Jacobian buffers are rewritten every step; counted with the per-neuron state.
+    for (const auto& t : targets_)
+      m.per_neuron += (t.D.capacity() + t.f.capacity() + t.s.capacity() + t.ef.capacity() + t.q.capacity() +
+                       t.qbar.capacity()) *
+                      sizeof(double);
+    return m;
+  }
+
+ private:
+  struct TargetState {
+    std::size_t S = 0;
+    std::vector<double> D, f, s;  // this step's Jacobian, input sensitivity, spike sensitivity
+    std::vector<double> ef;       // ES-D-RTRL: smoothed postsynaptic trace (S per neuron)
+    std::vector<double> q, qbar;  // ES-D-RTRL: s . ef / c^t and its filtered value
+  };
+  struct Proj : PlasticSynapses<Real> {
+    // Per source: D-RTRL this step's arrivals x_i^t (and which are set); ES-D-RTRL the smoothed
+    // presynaptic trace ex_i; readouts zhat_j.
+    std::vector<Real> trace;
+    std::vector<std::uint32_t> set;
+    std::vector<std::vector<Real>> eps;  // D-RTRL: S values per synapse, per thread block
+  };
+
+  // ES-D-RTRL's per-neuron factors for the rows of one thread block.
+  void smooth(TargetState& tg, const partition::IdRange& range) const {
+    const std::size_t S = tg.S;
+    const double lam = lambda_, inv_c = 1.0 / bias_, kappa = c_.filter_kappa;
+    for (Gid j = range.begin; j < range.end; ++j) {
+      const double* D = tg.D.data() + j * S * S;
+      const double* f = tg.f.data() + j * S;
+      const double* s = tg.s.data() + j * S;
+      double* ef = tg.ef.data() + j * S;
+      double next[3];
+      for (std::size_t a = 0; a < S; ++a) {
+        double v = 0.0;
+        for (std::size_t b = 0; b < S; ++b) v += D[a * S + b] * ef[b];
+        next[a] = lam * v + (1.0 - lam) * f[a];
+      }
+      double q = 0.0;
+      for (std::size_t a = 0; a < S; ++a) {
+        ef[a] = next[a];
+        q += s[a] * next[a];
+      }
+      q *= inv_c;
+      tg.q[j] = q;
+      tg.qbar[j] = kappa * tg.qbar[j] + (1.0 - kappa) * q;
+    }
+  }
+
+  Context c_;
+  bool es_;
+  double lambda_;
+  double lambda_power_ = 1.0, bias_ = 1.0;
+  std::vector<TargetState> targets_;
+  std::vector<Proj> projs_;
+  SpikeHistory history_;
+};
+
+}  // namespace
+
+std::unique_ptr<Rule> make_d_rtrl(const Context& context) {
+  if (context.precision == Precision::Float64) return std::make_unique<Rtrl<double>>(context, false);
+  return std::make_unique<Rtrl<float>>(context, false);
+}
+
+std::unique_ptr<Rule> make_es_d_rtrl(const Context& context) {
+  if (context.precision == Precision::Float64) return std::make_unique<Rtrl<double>>(context, true);
+  return std::make_unique<Rtrl<float>>(context, true);
+}
+
+}  // namespace plexus::learning
