@@ -54,6 +54,7 @@ def train(args, rule, out, sets):
             res["test"] = float(f["test"].attrs["accuracy"])
         if "validation/accuracy" in f and f["validation/accuracy"].shape[0]:
             res["best_validation"] = float(f["validation/accuracy"][()].max())
+            res["curve"] = (f["validation/iteration"][()].tolist(), f["validation/accuracy"][()].tolist())
     return res
 
 
@@ -74,11 +75,13 @@ def main():
     p.add_argument("--learn", action="store_true", help="also train with the model's schedule")
     p.add_argument("--set", action="append", default=[], help="override for every run")
     p.add_argument("--work", default="bench-rules")
+    p.add_argument("--figure", help="with --learn: validation accuracy of every rule over iterations (PNG)")
+    p.add_argument("--timing", action=argparse.BooleanOptionalAction, default=True, help="run the timing part")
     args = p.parse_args()
     os.makedirs(args.work, exist_ok=True)
     rules = args.rules.split(",")
     timing = {}
-    for rule in rules:
+    for rule in (rules if args.timing else []):
         runs = []
         for k in range(args.repeats):
             out = os.path.join(args.work, f"{rule}_t{k}.h5")
@@ -89,6 +92,40 @@ def main():
         timing[rule] = dict(runs[0], s_per_it=med, all=[r["s_per_it"] for r in runs])
         print(f"{rule}: {med:.3f} s/it {timing[rule]['all']}", file=sys.stderr)
     base = timing.get("eprop")
+    if args.timing:
+        table(args, rules, timing, base)
+    if args.learn:
+        learned = {}
+        print("\n| rule | iterations | best validation | test accuracy | s per iteration |")
+        print("| --- | --- | --- | --- | --- |")
+        for rule in rules:
+            r = learned[rule] = train(args, rule, os.path.join(args.work, f"{rule}_learn.h5"), [])
+            print(f"| {rule} | {r['iterations']} | {r.get('best_validation', float('nan')):.3f} | "
+                  f"{r.get('test', float('nan')):.3f} | {r['s_per_it']:.3f} |", flush=True)
+        if args.figure:
+            figure(args, learned)
+
+
+def figure(args, learned):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for rule, r in learned.items():
+        if "curve" in r:
+            it, acc = r["curve"]
+            ax.plot(it, acc, marker="o", ms=3, label=f"{rule} (test {r.get('test', float('nan')):.3f})")
+    ax.axhline(0.5, color="0.7", lw=0.8, ls=":")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(os.path.basename(args.model), fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.figure, dpi=120)
+    print(f"wrote {args.figure}", file=sys.stderr)
+
+
+def table(args, rules, timing, base):
     print(f"\n{args.model}, {args.ranks} rank(s), batch {args.batch}, median of {args.repeats} runs of "
           f"{args.iterations} iterations\n")
     print("| rule | s per iteration | ÷ e-prop | learning state per rank | per synapse (traces) | per neuron | "
@@ -101,13 +138,6 @@ def main():
         print(f"| {rule} | {t['s_per_it']:.3f} | {rt} | {mib(t['state'])} | {mib(t['synapse'])} "
               f"({mib(t['trace'])}) | {t['neuron'] / 1024:.1f} KiB | {t['source'] / 1024:.1f} KiB | {rm} | "
               f"{t['trace'] / max(t['synapses'] / args.ranks, 1):.1f} | {mib(t['rss'])} |")
-    if args.learn:
-        print("\n| rule | iterations | best validation | test accuracy | s per iteration |")
-        print("| --- | --- | --- | --- | --- |")
-        for rule in rules:
-            r = train(args, rule, os.path.join(args.work, f"{rule}_learn.h5"), [])
-            print(f"| {rule} | {r['iterations']} | {r.get('best_validation', float('nan')):.3f} | "
-                  f"{r.get('test', float('nan')):.3f} | {r['s_per_it']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

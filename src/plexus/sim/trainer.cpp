@@ -163,9 +163,9 @@ void Trainer::Impl::configure() {
                  "target_accuracy",
                  "example_cells"});
   rule_name = tr.choice("rule", {"eprop", "d_rtrl", "es_d_rtrl"}, "eprop");
-  // ES-D-RTRL's smoothing factor (SPEC 4.2: 0.9 for evidence accumulation, 0.99 for DMS).
+  // ES-D-RTRL's smoothing factor (SPEC 4.2: 0.9 for evidence accumulation, 0.99 for DMS). Other
+  // rules ignore it, so that a model file can carry it and switch rules with one --set.
   ctx.lambda = tr.number_or("lambda", 0.9, {0.0, 1.0, true, false});
-  if (tr.has("lambda") && rule_name != "es_d_rtrl") tr.at("lambda").fail("is a setting of rule = \"es_d_rtrl\"");
   iterations = tr.integer_or("iterations", 100, Range::closed(0, 1e9));
   batch = tr.integer_or("batch_size", 64, Range::closed(1, 1e7));
   optimizer.kind = tr.choice("optimizer", {"adam", "sgd"}, "adam") == "adam" ? learning::Optimizer::Kind::Adam
