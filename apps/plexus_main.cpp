@@ -30,6 +30,7 @@
 #include "plexus/core/version.hpp"
 #include "plexus/io/result_file.hpp"
 #include "plexus/model/network.hpp"
+#include "plexus/model/scale.hpp"
 #include "plexus/neuron/population.hpp"
 #include "plexus/sim/simulation.hpp"
 #include "plexus/sim/trainer.hpp"
@@ -358,35 +359,16 @@ int scale_test(const ScaleArgs& a, comm::Communicator& world) {
   comm::Communicator& comm = dry ? *dry : world;
 
   // Scale the populations of ordinary neurons (not spike sources or readouts) to `neurons` in all,
-  // holding each projection's mean in-degree (p scaled by 1/f) or its connection probability
-  // (fixed in-degrees scaled by f).
-  const model::Network base = model::Network::from_config(model::Config::load(a.run.model, a.run.sets));
-  double scalable = 0;
-  for (const auto& p : base.populations) {
-    const auto* info = neuron::Registry::get().find(p.model);
-    if (info && info->phase == neuron::Phase::Update) scalable += p.size;
-  }
+  // holding each projection's mean in-degree or its connection probability: network.scale and
+  // network.scale_keep (model/scale.hpp), with the factor counted from the file's sizes.
+  std::vector<std::string> sets = a.run.sets;
+  sets.push_back("network.scale=1");
+  const model::Network base = model::Network::from_config(model::Config::load(a.run.model, sets));
+  const double scalable = model::scalable_neurons(base);
   if (scalable <= 0) throw UserError(a.run.model + ": no population of ordinary neurons to scale");
   const double f = a.neurons > 0 ? a.neurons / scalable : 1.0;
-  std::vector<std::string> sets = a.run.sets;
-  std::vector<bool> scaled(base.populations.size(), false);
-  for (const auto& p : base.populations) {
-    const auto* info = neuron::Registry::get().find(p.model);
-    if (!info || info->phase != neuron::Phase::Update) continue;
-    scaled[p.index] = true;
-    sets.push_back(
-        fmt::format("populations.{}.size={}", p.name, std::max<long long>(1, std::llround(p.size * f))));
-  }
-  for (const auto& pr : base.projections) {
-    if (!scaled[pr.source]) continue;
-    if (pr.rule == model::ConnectRule::FixedProbability && a.keep == "indegree")
-      sets.push_back(fmt::format("projections.{}.p={:.17g}", pr.name, std::min(1.0, pr.p / f)));
-    if (pr.rule == model::ConnectRule::FixedIndegree && a.keep == "p")
-      sets.push_back(fmt::format("projections.{}.indegree={}", pr.name,
-                                 std::max<long long>(1, std::llround(pr.indegree * f))));
-    if (pr.rule == model::ConnectRule::FromFile && f != 1.0)
-      throw UserError(fmt::format("projection '{}' is read from a file and cannot be scaled", pr.name));
-  }
+  sets.push_back(fmt::format("network.scale={:.17g}", f));
+  sets.push_back(fmt::format("network.scale_keep={}", a.keep));
   const double dt = base.run.dt_ms;
   sets.push_back(fmt::format("run.duration_ms={:.17g}", a.steps * dt));
   const model::Network net = model::Network::from_config(model::Config::load(a.run.model, sets));
