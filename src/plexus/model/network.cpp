@@ -85,7 +85,8 @@ Network Network::from_config(Config config) {
       std::vector<std::string> sets = config.overrides();
       sets.push_back("network.scale=1");
       const Network base = from_config(reparse(sets));
-      if (scalable_neurons(base) <= 0) nw->at("scale").fail("there is no population of ordinary neurons to scale");
+      if (scalable_neurons(base) <= 0)
+        nw->at("scale").fail("there is no population of ordinary neurons to scale");
       for (auto& s : scale_overrides(base, f, keep)) sets.insert(sets.end() - 1, std::move(s));
       return from_config(reparse(sets));
     }

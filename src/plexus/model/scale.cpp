@@ -14,20 +14,20 @@ namespace {
 std::string scaled(const Distribution& d, double c) {
   auto bounds = [&] {
     std::string s;
-    if (d.min) s += fmt::format(", min = {:.17g}", *d.min * c);
-    if (d.max) s += fmt::format(", max = {:.17g}", *d.max * c);
+    if (d.min) s += fmt::format(", min = {}", *d.min * c);
+    if (d.max) s += fmt::format(", max = {}", *d.max * c);
     return s;
   };
   switch (d.kind) {
     case Distribution::Kind::Constant:
-      return fmt::format("{{dist = \"constant\", value = {:.17g}}}", d.a * c);
+      return fmt::format("{{dist = \"constant\", value = {}}}", d.a * c);
     case Distribution::Kind::Uniform:
-      return fmt::format("{{dist = \"uniform\", low = {:.17g}, high = {:.17g}}}", d.a * c, d.b * c);
+      return fmt::format("{{dist = \"uniform\", low = {}, high = {}}}", d.a * c, d.b * c);
     case Distribution::Kind::Normal:
-      return fmt::format("{{dist = \"normal\", mean = {:.17g}, std = {:.17g}{}}}", d.a * c, d.b * c,
+      return fmt::format("{{dist = \"normal\", mean = {}, std = {}{}}}", d.a * c, d.b * c,
                          bounds());
     case Distribution::Kind::LogNormal:
-      return fmt::format("{{dist = \"lognormal\", mu = {:.17g}, sigma = {:.17g}{}}}", d.a + std::log(c), d.b,
+      return fmt::format("{{dist = \"lognormal\", mu = {}, sigma = {}{}}}", d.a + std::log(c), d.b,
                          bounds());
   }
   return {};
@@ -64,7 +64,7 @@ std::vector<std::string> scale_overrides(const Network& base, double f, ScaleKee
         break;
       case ConnectRule::FixedProbability:
         if (keep == ScaleKeep::Indegree)
-          sets.push_back(fmt::format("projections.{}.p={:.17g}", pr.name, std::min(1.0, pr.p / f)));
+          sets.push_back(fmt::format("projections.{}.p={}", pr.name, std::min(1.0, pr.p / f)));
         else
           growth = f;
         break;
