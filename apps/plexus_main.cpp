@@ -571,8 +571,8 @@ int train(const RunArgs& a, comm::Communicator& comm) {
 // function of seed, projection and target, so counting them costs no memory).
 int inspect_model(const std::string& path, const std::vector<std::string>& sets) {
   const model::Network net = model::Network::from_config(model::Config::load(path, sets));
-  std::cout << fmt::format("model '{}' ({}): {} neurons, dt = {} ms, seed {}\n", net.name, path, net.total_neurons,
-                           net.run.dt_ms, net.run.seed);
+  std::cout << fmt::format("model '{}' ({}): {} neurons, dt = {} ms, seed {}\n", net.name, path,
+                           net.total_neurons, net.run.dt_ms, net.run.seed);
   std::cout << "populations:\n";
   Gid ordinary = 0;
   for (const auto& p : net.populations) {
@@ -599,11 +599,12 @@ int inspect_model(const std::string& path, const std::vector<std::string>& sets)
       model::for_each_source(pr, net.run.seed, src.size, t, nullptr, [&](Gid) { ++count; });
     const double mean = static_cast<double>(count) / static_cast<double>(tgt.size);
     synapses += static_cast<double>(count);
-    if (model::scaled_model(src.model) && model::scaled_model(tgt.model)) recurrent += static_cast<double>(count);
-    std::cout << fmt::format("  {:<16} {} -> {}  {:<17} {}in-degree {:.4f}  synapses {}  weight {}\n", pr.name,
-                             src.name, tgt.name, rule,
-                             pr.rule == model::ConnectRule::FixedProbability ? fmt::format("p {:.6g}  ", pr.p) : "",
-                             mean, count, pr.weight ? pr.weight->describe() : "from file");
+    if (model::scaled_model(src.model) && model::scaled_model(tgt.model))
+      recurrent += static_cast<double>(count);
+    std::cout << fmt::format(
+        "  {:<16} {} -> {}  {:<17} {}in-degree {:.4f}  synapses {}  weight {}\n", pr.name, src.name, tgt.name,
+        rule, pr.rule == model::ConnectRule::FixedProbability ? fmt::format("p {:.6g}  ", pr.p) : "", mean,
+        count, pr.weight ? pr.weight->describe() : "from file");
   }
   std::cout << fmt::format(
       "ordinary neurons {}; mean recurrent in-degree {:.4f} (synapses between ordinary neurons per ordinary "
