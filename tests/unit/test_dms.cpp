@@ -51,7 +51,8 @@ TEST_CASE("DMS: phases, channels and labels", "[task][dms]") {
   CHECK_THROWS_AS(dms({"task.peak_rate_hz=2000"}), ConfigError);
 }
 
-TEST_CASE("DMS: half the trials match; non-matches are uniform over the other directions", "[task][dms]") {
+TEST_CASE("DMS: half the trials match, and non-matches are uniform over the other directions",
+          "[task][dms]") {
   auto d = dms();
   const int n = 40000;
   int matches = 0;
