@@ -5,7 +5,7 @@
 //   plexus run MODEL.toml --checkpoint-dir DIR [--checkpoint-every 100ms|2s|30min|1h] [--checkpoint-keep K]
 //   plexus resume DIR [--threads N]        (a run or a training run; under mpiexec -n M, any M)
 //   plexus scale-test MODEL.toml --neurons N [--keep indegree|p] [--dry-run-ranks R]
-//   plexus inspect FILE.h5
+//   plexus inspect FILE.h5 | MODEL.toml [--set key=value]...
 //   plexus models
 // Exit codes: 0 success, 1 the run failed, 2 bad model file, input file or command line.
 #include <omp.h>
@@ -29,7 +29,9 @@
 #include "plexus/core/types.hpp"
 #include "plexus/core/version.hpp"
 #include "plexus/io/result_file.hpp"
+#include "plexus/model/connectivity.hpp"
 #include "plexus/model/network.hpp"
+#include "plexus/model/scale.hpp"
 #include "plexus/neuron/population.hpp"
 #include "plexus/sim/simulation.hpp"
 #include "plexus/sim/trainer.hpp"
@@ -358,35 +360,16 @@ int scale_test(const ScaleArgs& a, comm::Communicator& world) {
   comm::Communicator& comm = dry ? *dry : world;
 
   // Scale the populations of ordinary neurons (not spike sources or readouts) to `neurons` in all,
-  // holding each projection's mean in-degree (p scaled by 1/f) or its connection probability
-  // (fixed in-degrees scaled by f).
-  const model::Network base = model::Network::from_config(model::Config::load(a.run.model, a.run.sets));
-  double scalable = 0;
-  for (const auto& p : base.populations) {
-    const auto* info = neuron::Registry::get().find(p.model);
-    if (info && info->phase == neuron::Phase::Update) scalable += p.size;
-  }
+  // holding each projection's mean in-degree or its connection probability: network.scale and
+  // network.scale_keep (model/scale.hpp), with the factor counted from the file's sizes.
+  std::vector<std::string> sets = a.run.sets;
+  sets.push_back("network.scale=1");
+  const model::Network base = model::Network::from_config(model::Config::load(a.run.model, sets));
+  const double scalable = model::scalable_neurons(base);
   if (scalable <= 0) throw UserError(a.run.model + ": no population of ordinary neurons to scale");
   const double f = a.neurons > 0 ? a.neurons / scalable : 1.0;
-  std::vector<std::string> sets = a.run.sets;
-  std::vector<bool> scaled(base.populations.size(), false);
-  for (const auto& p : base.populations) {
-    const auto* info = neuron::Registry::get().find(p.model);
-    if (!info || info->phase != neuron::Phase::Update) continue;
-    scaled[p.index] = true;
-    sets.push_back(
-        fmt::format("populations.{}.size={}", p.name, std::max<long long>(1, std::llround(p.size * f))));
-  }
-  for (const auto& pr : base.projections) {
-    if (!scaled[pr.source]) continue;
-    if (pr.rule == model::ConnectRule::FixedProbability && a.keep == "indegree")
-      sets.push_back(fmt::format("projections.{}.p={:.17g}", pr.name, std::min(1.0, pr.p / f)));
-    if (pr.rule == model::ConnectRule::FixedIndegree && a.keep == "p")
-      sets.push_back(fmt::format("projections.{}.indegree={}", pr.name,
-                                 std::max<long long>(1, std::llround(pr.indegree * f))));
-    if (pr.rule == model::ConnectRule::FromFile && f != 1.0)
-      throw UserError(fmt::format("projection '{}' is read from a file and cannot be scaled", pr.name));
-  }
+  sets.push_back(fmt::format("network.scale={:.17g}", f));
+  sets.push_back(fmt::format("network.scale_keep={}", a.keep));
   const double dt = base.run.dt_ms;
   sets.push_back(fmt::format("run.duration_ms={:.17g}", a.steps * dt));
   const model::Network net = model::Network::from_config(model::Config::load(a.run.model, sets));
@@ -593,7 +576,57 @@ int train(const RunArgs& a, comm::Communicator& comm) {
   return run_trainer(net, opt, comm, "");
 }
 
-int inspect(const std::string& path) {
+// plexus inspect MODEL.toml [--set ...]: the network a model file describes (after overrides, e.g.
+// network.scale), without building it: populations, and per projection the mean in-degree counted
+// from the connection generator itself (model/connectivity.hpp: each target's sources are a pure
+// function of seed, projection and target, so counting them costs no memory).
+int inspect_model(const std::string& path, const std::vector<std::string>& sets) {
+  const model::Network net = model::Network::from_config(model::Config::load(path, sets));
+  std::cout << fmt::format("model '{}' ({}): {} neurons, dt = {} ms, seed {}\n", net.name, path,
+                           net.total_neurons, net.run.dt_ms, net.run.seed);
+  std::cout << "populations:\n";
+  Gid ordinary = 0;
+  for (const auto& p : net.populations) {
+    const bool scaled = model::scaled_model(p.model);
+    if (scaled) ordinary += p.size;
+    std::cout << fmt::format("  {:<16} {:<14} size {:>10}  first gid {:>10}{}\n", p.name, p.model, p.size,
+                             p.first_gid, scaled ? "" : "  (not scaled by network.scale)");
+  }
+  std::cout << "projections (mean in-degree counted over all targets):\n";
+  double recurrent = 0, synapses = 0;
+  for (const auto& pr : net.projections) {
+    const auto& src = net.populations[static_cast<std::size_t>(pr.source)];
+    const auto& tgt = net.populations[static_cast<std::size_t>(pr.target)];
+    const char* rule = pr.rule == model::ConnectRule::AllToAll           ? "all_to_all"
+                       : pr.rule == model::ConnectRule::FixedProbability ? "fixed_probability"
+                       : pr.rule == model::ConnectRule::FixedIndegree    ? "fixed_indegree"
+                                                                         : "from_file";
+    if (pr.rule == model::ConnectRule::FromFile) {
+      std::cout << fmt::format("  {:<16} {} -> {}  from_file\n", pr.name, src.name, tgt.name);
+      continue;
+    }
+    std::uint64_t count = 0;
+    for (Gid t = 0; t < tgt.size; ++t)
+      model::for_each_source(pr, net.run.seed, src.size, t, nullptr, [&](Gid) { ++count; });
+    const double mean = static_cast<double>(count) / static_cast<double>(tgt.size);
+    synapses += static_cast<double>(count);
+    if (model::scaled_model(src.model) && model::scaled_model(tgt.model))
+      recurrent += static_cast<double>(count);
+    std::cout << fmt::format(
+        "  {:<16} {} -> {}  {:<17} {}in-degree {:.4f}  synapses {}  weight {}\n", pr.name, src.name, tgt.name,
+        rule, pr.rule == model::ConnectRule::FixedProbability ? fmt::format("p {:.6g}  ", pr.p) : "", mean,
+        count, pr.weight ? pr.weight->describe() : "from file");
+  }
+  std::cout << fmt::format(
+      "ordinary neurons {}; mean recurrent in-degree {:.4f} (synapses between ordinary neurons per ordinary "
+      "neuron); {:.0f} synapses in all\n",
+      ordinary, ordinary ? recurrent / static_cast<double>(ordinary) : 0.0, synapses);
+  return kExitOk;
+}
+
+int inspect(const std::string& path, const std::vector<std::string>& sets) {
+  if (std::filesystem::path(path).extension() == ".toml") return inspect_model(path, sets);
+  if (!sets.empty()) throw UserError("--set applies to model files (.toml), not to result files");
   io::Reader r(path);
   std::cout << path << "\n";
   if (r.exists("/metadata")) {
@@ -791,7 +824,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   std::string inspect_path;
   auto* inspect_cmd = app.add_subcommand("inspect", "Describe what a result file holds");
-  inspect_cmd->add_option("file", inspect_path, "Result file (HDF5)")->required();
+  inspect_cmd->add_option("file", inspect_path, "Result file (HDF5), or a model file (TOML)")->required();
+  std::vector<std::string> inspect_sets;
+  inspect_cmd->add_option("--set", inspect_sets, "Override a model key (repeatable; model files only)");
   auto* models_cmd = app.add_subcommand("models", "List the neuron models");
 
   try {
@@ -820,7 +855,7 @@ int main(int argc, char** argv) {
       return scale_test(sa, *world);
     }
     if (*train_cmd) return train(ta, *world);
-    if (*inspect_cmd) return root ? inspect(inspect_path) : plexus::kExitOk;
+    if (*inspect_cmd) return root ? inspect(inspect_path, inspect_sets) : plexus::kExitOk;
     if (*models_cmd) {
       if (root)
         for (const auto& n : plexus::neuron::Registry::get().names())

@@ -16,6 +16,8 @@ SMOKE = {
                           "train.test_trials=1", "task.delay_ms=50"],
     "cortex_ei800_evidence": ["train.iterations=1", "train.batch_size=1", "train.validation_trials=1",
                               "train.test_trials=1", "task.delay_ms=50"],
+    "dms200": ["train.iterations=1", "train.batch_size=1", "train.validation_trials=1", "train.test_trials=1",
+               "task.sample_ms=50", "task.delay_ms=50", "task.test_ms=50"],
     "eprop_sine": ["train.iterations=1", "train.validation_trials=1", "task.duration_ms=100"],
     "tempotron_capacity": ["train.loads=[0.1]", "train.repeats=1", "train.epochs=2"],
     "fashion_plasticity": ["train.epochs=1", "train.hidden=64", "task.train_samples=200",

@@ -1,4 +1,5 @@
 #include "plexus/model/network.hpp"
+#include "plexus/model/scale.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -67,6 +68,29 @@ Network Network::from_config(Config config) {
   net.config = config;
   const Node root = config.root();
   root.allow_only({"model", "run", "network", "populations", "projections", "inputs", "record", "task", "train"});
+  // network.scale = F (model/scale.hpp): read the network at the file's size, then again with the
+  // overrides that resize it. The last override sets network.scale = 1, so that the recorded
+  // configuration (file text plus overrides) reads back as the same scaled network.
+  if (auto nw = root.find("network"); nw && nw->has("scale")) {
+    const double f = nw->number("scale", Range::positive());
+    const ScaleKeep keep = nw->choice("scale_keep", {"indegree", "p"}, std::string("indegree")) == "p"
+                               ? ScaleKeep::Probability
+                               : ScaleKeep::Indegree;
+    if (f != 1.0) {
+      auto reparse = [&](const std::vector<std::string>& sets) {
+        Config c = Config::parse(config.source_text(), config.source_name(), sets);
+        c.set_base_dir(config.base_dir());
+        return c;
+      };
+      std::vector<std::string> sets = config.overrides();
+      sets.push_back("network.scale=1");
+      const Network base = from_config(reparse(sets));
+      if (scalable_neurons(base) <= 0)
+        nw->at("scale").fail("there is no population of ordinary neurons to scale");
+      for (auto& s : scale_overrides(base, f, keep)) sets.insert(sets.end() - 1, std::move(s));
+      return from_config(reparse(sets));
+    }
+  }
   // [task] and [train] are read by the task and learning modules; here they are only kept.
   net.task = root.find("task");
   net.train = root.find("train");
@@ -95,7 +119,7 @@ Network Network::from_config(Config config) {
 
   // [network]
   if (auto nw = root.find("network")) {
-    nw->allow_only({"seed", "population_order"});
+    nw->allow_only({"seed", "population_order", "scale", "scale_keep"});
     net.run.seed = static_cast<std::uint64_t>(nw->integer_or("seed", 0, Range::closed(0, 9.0e15)));
   }
 

@@ -6,34 +6,15 @@
 #include <fmt/format.h>
 
 #include "plexus/core/rng.hpp"
+#include "plexus/task/common.hpp"
 
 namespace plexus::task {
 namespace {
 
 using model::Node;
 using model::Range;
-
-// Bernoulli spikes for channels [begin, end) at step t, one Philox block per four channels; keyed by
-// (stream, trial, step, channel) so that a trial's inputs are the same on every rank.
-template <class Rate>
-void bernoulli(std::uint64_t seed, std::uint64_t stream, std::uint64_t trial, Step t, std::size_t begin,
-               std::size_t end, double* z, Rate&& p_of) {
-  std::array<std::uint64_t, 4> w{};
-  for (std::size_t c = begin; c < end; ++c) {
-    const double p = p_of(c);
-    if (c == begin || (c & 3) == 0)
-      w = rng::block(seed, rng::Purpose::Task, stream, trial, static_cast<std::uint64_t>(t) + 1, c >> 2);
-    z[c - begin] = (p > 0.0 && rng::to_unit(w[c & 3]) < p) ? 1.0 : 0.0;
-  }
-}
-
-Step steps_of(const Node& n, std::string_view key, double def, double dt) {
-  const double ms = n.number_or(key, def, Range::non_negative());
-  const auto s = static_cast<Step>(std::llround(ms / dt));
-  if (std::fabs(static_cast<double>(s) * dt - ms) > 1e-9 * std::max(1.0, ms))
-    n.at(key).fail(fmt::format("must be a whole number of steps of dt = {} ms", dt));
-  return s;
-}
+using detail::bernoulli;
+using detail::steps_of;
 
 // SPEC 3.1: the T-maze cue task. Channels: [left cues | right cues | recall | noise], G each.
 class Evidence final : public Task {
@@ -202,8 +183,9 @@ class Sine final : public Task {
 }  // namespace
 
 std::unique_ptr<Task> make(const model::Node& node, double dt_ms, std::uint64_t seed) {
-  const std::string kind = node.choice("kind", {"evidence", "sine"});
+  const std::string kind = node.choice("kind", {"evidence", "sine", "dms"});
   if (kind == "evidence") return std::make_unique<Evidence>(node, dt_ms, seed);
+  if (kind == "dms") return make_dms(node, dt_ms, seed);
   return std::make_unique<Sine>(node, dt_ms, seed);
 }
 

@@ -40,5 +40,7 @@ class Task {
 
 // Reads [task] and makes the task. `dt_ms` is the simulation step.
 std::unique_ptr<Task> make(const model::Node& node, double dt_ms, std::uint64_t seed);
+// The DMS task (dms.hpp).
+std::unique_ptr<Task> make_dms(const model::Node& node, double dt_ms, std::uint64_t seed);
 
 }  // namespace plexus::task
