@@ -26,6 +26,11 @@ cases = {
                  "--set", "train.iterations=3", "--set", "train.batch_size=4", "--set", "train.feedback=random",
                  "--set", "train.optimizer=sgd", "--set", "train.learning_rate=0.5",
                  "--set", "train.validation_trials=4", "--set", "train.test_trials=4"],
+    # Reward-based e-prop (SPEC 4.3): TD errors, sampled actions, value readout, entropy bonus.
+    "reward": [os.path.join(models, "tmaze_reward.toml"), "--set", "train.iterations=3", "--set", "train.batch_size=4",
+               "--set", "train.entropy_coefficient=0.01", "--set", "train.clip_grad_norm=0.5",
+               "--set", "train.validation_trials=4", "--set", "train.validation_every=2",
+               "--set", "train.test_trials=4"],
 }
 
 
@@ -34,6 +39,7 @@ def digest(path):
         parts = [f[f"weights/{p}/values"][()].tobytes() for p in sorted(f["weights"])]
         parts += [f[f"training/{d}"][()].tobytes() for d in ("loss", "accuracy", "rate_hz")]
         parts += [f["validation/accuracy"][()].tobytes()]
+        parts += [f[f"training/{d}"][()].tobytes() for d in ("reward", "value") if f"training/{d}" in f]
         return parts
 
 
