@@ -103,8 +103,14 @@ bad = {
                                    'target = "out"\nrule = "all_to_all"\nweight = { dist = "normal", mean = 0.0, std = 0.1 }\ndelay_ms = 1.0'),
                       "delay 0"),
 }
+# Reward mode: the readout needs outputs + 1 neurons (policy and value); reward keys need the mode.
+rbase = open(os.path.join(models, "tmaze_reward.toml")).read()
+bad["reward_readout"] = (rbase.replace("size = 3", "size = 2"), "needs 3 readout neurons")
+bad["reward_key_without_mode"] = (base.replace("[train]\n", "[train]\ndiscount = 0.9\n"), "only with mode")
+bad["curriculum_too_long"] = (rbase.replace("[train]\n", "[train]\ncurriculum_iterations = 10\n"
+                                            "curriculum_delay_start_ms = 500.0\n"), "must not exceed")
 for name, (text, needle) in bad.items():
-    if text == base:
+    if text == base or text == rbase:
         c.check(False, f"{name}: the case changes the model")
         continue
     path = os.path.join(args.work_dir, f"bad_{name}.toml")

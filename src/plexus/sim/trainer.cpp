@@ -118,6 +118,11 @@ struct Trainer::Impl : checkpoint::Component {
   std::vector<std::vector<double>> LH;
   double action_u = 0.0, v_prev = 0.0, r_prev = 0.0, value_sum = 0.0, return_sum = 0.0, logp = 0.0;
   int action = -1;
+  // Delay curriculum (reward mode): the delay of training trials grows linearly from curriculum_start
+  // to the task's delay (final_delay) over the first curriculum_iterations iterations; a function of
+  // the trial index, so the same after a resume. Validation, test and examples use the final delay.
+  std::int64_t curriculum_iterations = 0;
+  Step curriculum_start = 0, final_delay = 0;
 
   // Example capture (before / after training).
   bool capture = false;
@@ -181,7 +186,9 @@ void Trainer::Impl::configure() {
                  "discount",
                  "value_coefficient",
                  "entropy_coefficient",
-                 "step_reward"});
+                 "step_reward",
+                 "curriculum_delay_start_ms",
+                 "curriculum_iterations"});
   tr.choice("rule", {"eprop"}, "eprop");
   iterations = tr.integer_or("iterations", 100, Range::closed(0, 1e9));
   batch = tr.integer_or("batch_size", 64, Range::closed(1, 1e7));
@@ -209,7 +216,8 @@ void Trainer::Impl::configure() {
   // Reward-based e-prop (SPEC 4.3): only the reward teaches; see docs/learning.md.
   reward_mode = tr.choice("mode", {"supervised", "reward"}, "supervised") == "reward";
   if (!reward_mode)
-    for (const char* k : {"discount", "value_coefficient", "entropy_coefficient", "step_reward"})
+    for (const char* k : {"discount", "value_coefficient", "entropy_coefficient", "step_reward",
+                          "curriculum_delay_start_ms", "curriculum_iterations"})
       if (tr.has(k)) tr.at(k).fail("only with mode = \"reward\"");
   gamma = tr.number_or("discount", 0.999, Range::probability());
   c_value = tr.number_or("value_coefficient", 0.01, Range::non_negative());
@@ -226,6 +234,17 @@ void Trainer::Impl::configure() {
       net.task->fail("mode = \"reward\" needs a task with discrete choices (evidence)");
     if (T < 2) net.task->fail("mode = \"reward\" needs trials of at least two steps");
     decision = task::TMazeReward::decision_step(T);
+    curriculum_iterations = tr.integer_or("curriculum_iterations", 0, Range::closed(0, 1e9));
+    final_delay = task->delay_steps();
+    if (curriculum_iterations > 0) {
+      if (final_delay < 0) tr.at("curriculum_iterations").fail("the task has no delay period to grow");
+      const double start_ms = tr.number_or("curriculum_delay_start_ms", 0.0, Range::non_negative());
+      curriculum_start = static_cast<Step>(std::llround(start_ms / net.run.dt_ms));
+      if (curriculum_start > final_delay)
+        tr.at("curriculum_delay_start_ms").fail("must not exceed the task's delay_ms");
+    } else if (tr.has("curriculum_delay_start_ms")) {
+      tr.at("curriculum_delay_start_ms").fail("needs curriculum_iterations > 0");
+    }
     pi.assign(K - 1, 0.0);
     err_h.assign(K, 0.0);
     err_out.assign(K, 0.0);
@@ -513,6 +532,16 @@ TrialResult Trainer::Impl::run_trial(task::Stream stream, std::uint64_t index, b
   loss_sum = 0.0;
   std::fill(ysum.begin(), ysum.end(), 0.0);
   trial_spikes = 0;
+  if (reward_mode && curriculum_iterations > 0) {
+    const auto it =
+        stream == task::Stream::Train ? static_cast<std::int64_t>(index) / batch : curriculum_iterations;
+    const Step d = curriculum_start + (final_delay - curriculum_start) * std::min(it, curriculum_iterations) /
+                                          curriculum_iterations;
+    task->set_delay_steps(d);
+    T = task->steps();
+    window_begin = task->window_begin();
+    decision = task::TMazeReward::decision_step(T);
+  }
   if (reward_mode) {
     action_u = maze.action_uniform(stream, index);
     action = -1;
