@@ -91,4 +91,15 @@ c.check("already holds checkpoints" in r.stderr, "a directory holding checkpoint
 r = run(mpi_command(args, 1, "train", model, "-o", os.path.join(w, "bad.h5"), *SETS, "--checkpoint-dir",
                     os.path.join(w, "ckb"), "--checkpoint-every", "100ms"), expect=2)
 c.check("between iterations" in r.stderr, "simulated-time intervals are refused for training")
+# Reward-based e-prop (SPEC 4.3): nothing per synapse but the optimiser moments carries over between
+# iterations, so a chain 1 -> 2 ranks x 2 threads gives the uninterrupted run's result too.
+rmodel = os.path.join(args.source_dir, "models", "tmaze_reward.toml")
+RSETS = ["--set", "train.iterations=4", "--set", "train.batch_size=2", "--set", "train.validation_trials=2",
+         "--set", "train.validation_every=2", "--set", "train.test_trials=4", "--set", "train.entropy_coefficient=0.01"]
+rref = os.path.join(w, "reward_reference.h5")
+run(mpi_command(args, 1, "train", rmodel, "-o", rref, "-q", *RSETS))
+out, ck = os.path.join(w, "reward_chain.h5"), os.path.join(w, "ckr")
+run(mpi_command(args, 1, "train", rmodel, "-o", out, "-q", *RSETS, "--checkpoint-dir", ck, "--stop-at-iteration", "2"))
+run(mpi_command(args, 2, "resume", ck, "-q", "--threads", "2"))
+same(out, rref, "reward mode, 1 -> 2 ranks x 2 threads")
 c.finish()

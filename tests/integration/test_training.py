@@ -37,6 +37,11 @@ cases = {
                    "--set", "populations.rec.params.current_jump=-0.01", "--set", "train.feedback=random",
                    "--set", "train.iterations=3", "--set", "train.batch_size=4",
                    "--set", "train.validation_trials=4", "--set", "train.test_trials=0"],
+    # Reward-based e-prop (SPEC 4.3): TD errors, sampled actions, value readout, entropy bonus.
+    "reward": [os.path.join(models, "tmaze_reward.toml"), "--set", "train.iterations=3", "--set", "train.batch_size=4",
+               "--set", "train.entropy_coefficient=0.01", "--set", "train.clip_grad_norm=0.5",
+               "--set", "train.validation_trials=4", "--set", "train.validation_every=2",
+               "--set", "train.test_trials=4"],
 }
 SPARSE = {"eprop100", "cortex_es", "gif_d_rtrl"}  # (ranks, threads) subsets, to keep the test short
 
@@ -46,6 +51,7 @@ def digest(path):
         parts = [f[f"weights/{p}/values"][()].tobytes() for p in sorted(f["weights"])]
         parts += [f[f"training/{d}"][()].tobytes() for d in ("loss", "accuracy", "rate_hz")]
         parts += [f["validation/accuracy"][()].tobytes()]
+        parts += [f[f"training/{d}"][()].tobytes() for d in ("reward", "value") if f"training/{d}" in f]
         return parts
 
 
@@ -109,8 +115,14 @@ bad = {
                                    'target = "out"\nrule = "all_to_all"\nweight = { dist = "normal", mean = 0.0, std = 0.1 }\ndelay_ms = 1.0'),
                       "delay 0"),
 }
+# Reward mode: the readout needs outputs + 1 neurons (policy and value); reward keys need the mode.
+rbase = open(os.path.join(models, "tmaze_reward.toml")).read()
+bad["reward_readout"] = (rbase.replace("size = 3", "size = 2"), "needs 3 readout neurons")
+bad["reward_key_without_mode"] = (base.replace("[train]\n", "[train]\ndiscount = 0.9\n"), "only with mode")
+bad["curriculum_too_long"] = (rbase.replace("[train]\n", "[train]\ncurriculum_iterations = 10\n"
+                                            "curriculum_delay_start_ms = 500.0\n"), "must not exceed")
 for name, (text, needle) in bad.items():
-    if text == base:
+    if text == base or text == rbase:
         c.check(False, f"{name}: the case changes the model")
         continue
     path = os.path.join(args.work_dir, f"bad_{name}.toml")

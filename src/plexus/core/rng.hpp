@@ -24,6 +24,7 @@ enum class Purpose : std::uint64_t {
   Synthetic = 9,           // dry-run communicator: spikes of ranks that are not there
   PoissonDriveExtra = 10,  // further numbers for large Poisson means
   TempotronPattern = 11,   // tempotron input patterns, labels and templates (task module)
+  Action = 12,             // actions sampled from a policy (task/tmaze_reward.cpp), keyed by trial
   Encoder = 64,            // FORCE encoders eta, keyed by neuron gid (learning/force.hpp)
 };
 

@@ -60,7 +60,7 @@ class Eprop final : public Rule {
         p.decay = view.alpha;
       }
       for (const auto& blk : pl.synapses->blocks())
-        p.blocks.push_back(PlasticBlock<Real>::build(blk, p.adaptive, c.adam, p.readout));
+        p.blocks.push_back(PlasticBlock<Real>::build(blk, p.adaptive, c.adam, p.readout, c.reward));
       p.ev.assign(pl.source_size, Real(0));
       p.ev_prev.assign(pl.source_size, Real(0));
       max_delay = std::max<std::size_t>(max_delay, static_cast<std::size_t>(pl.delay));
@@ -99,6 +99,7 @@ class Eprop final : public Rule {
   }
 
   void parallel(Step, int th, const Signals& s) override {
+    if (c_.reward) return reward_parallel(th, s);
     const auto thread = static_cast<std::size_t>(th);
     for (std::size_t i = 0; i < targets_.size(); ++i) {
       if (c_.targets[i].readout) continue;
@@ -227,6 +228,72 @@ class Eprop final : public Rule {
         run.template operator()<false, true>();
       else
         run.template operator()<false, false>();
+    }
+  }
+
+  // Reward mode (SPEC 4.3): every row advances every step (no idle skipping: f decays and g takes
+  // delta f even where psi is zero), with reward_row / reward_readout_row.
+  void reward_parallel(int th, const Signals& s) {
+    const auto thread = static_cast<std::size_t>(th);
+    const double gamma = c_.reward_gamma;
+    const double delta = s.reward_active ? s.delta : 0.0;
+    for (auto& p : projs_) {
+      auto& blk = p.blocks[thread];
+      const auto ti = static_cast<std::size_t>(p.info.target);
+      const auto& range = c_.targets[ti].blocks[thread];
+      const std::size_t rows = blk.row.size() - 1;
+      if (p.readout) {
+        for (std::size_t r = 0; r < rows; ++r) {
+          const std::size_t k = range.begin + r;
+          const double e = s.L_active ? s.err[k] : 0.0;
+          const double eh = s.H_active ? s.err_h[k] : 0.0;
+          const std::uint32_t a = blk.row[r];
+          reward_readout_row<Real>(e, eh, delta, gamma, blk.row[r + 1] - a, blk.src.data() + a, p.ev.data(),
+                                   blk.f.data() + a, blk.g.data() + a);
+        }
+        continue;
+      }
+      const auto& tg = targets_[ti];
+      const double* L = s.L_active ? (*s.L)[ti].data() : nullptr;
+      const double* R = s.R_active ? (*s.R)[ti].data() : nullptr;
+      const double* H = s.H_active ? (*s.H)[ti].data() : nullptr;
+      RowStep c;
+      c.rho = tg.view.rho;
+      c.kappa = c_.filter_kappa;
+      for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t j = range.begin + r;
+        c.psi_prev = tg.psi_prev[j];
+        c.psi = tg.view.psi[j];
+        c.beta = tg.view.beta ? tg.view.beta[j] : 0.0;
+        c.L = L ? L[j] : 0.0;
+        c.R = R ? R[j] : 0.0;
+        const double h = H ? H[j] : 0.0;
+        const std::uint32_t a = blk.row[r];
+        const std::size_t n = blk.row[r + 1] - a;
+        const std::uint32_t* src = blk.src.data() + a;
+        const bool adaptive = p.adaptive && c.beta != 0.0;
+        Real* ea = adaptive ? blk.ea.data() + a : nullptr;
+        Real* eb = blk.eb.data() + a;
+        Real* f = blk.f.data() + a;
+        Real* g = blk.g.data() + a;
+        const Real* ev = p.ev.data();
+        const Real* evp = p.ev_prev.data();
+        const bool dense = blk.dense[r];
+        if (adaptive && dense)
+          reward_row<Real, true, true>(c, delta, gamma, h, n, src, evp, ev, ea, eb, f, g);
+        else if (adaptive)
+          reward_row<Real, true, false>(c, delta, gamma, h, n, src, evp, ev, ea, eb, f, g);
+        else if (dense)
+          reward_row<Real, false, true>(c, delta, gamma, h, n, src, evp, ev, ea, eb, f, g);
+        else
+          reward_row<Real, false, false>(c, delta, gamma, h, n, src, evp, ev, ea, eb, f, g);
+      }
+    }
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      if (c_.targets[i].readout) continue;
+      auto& tg = targets_[i];
+      const auto& range = c_.targets[i].blocks[thread];
+      for (Gid j = range.begin; j < range.end; ++j) tg.psi_prev[j] = tg.view.psi[j];
     }
   }
 

@@ -80,4 +80,60 @@ inline void readout_row(double err, std::size_t n, const std::uint32_t* __restri
   for (std::size_t k = 0; k < n; ++k) g[k] += e * zt[src[k]];
 }
 
+// Reward-based e-prop (SPEC 4.3, learning/reward.hpp): the same traces, and a further per-synapse
+// filter f_ji^t = gamma f_ji^(t-1) + L_j^t ebar_ji^t (F_gamma of the learning signal times the
+// filtered trace). The TD error delta^t needs V^(t+1), so it is known one step late: at step t the
+// row takes delta^(t-1) (`delta`, already scaled) times f^(t-1) before advancing f to f^t:
+//   g_ji += delta^(t-1) f_ji^(t-1) + R_j^t e_ji^t + H_j^t ebar_ji^t
+// (R: rate regularisation as in eprop_row; H: the entropy bonus, a direct gradient not weighted by
+// the TD error). Rows are never skipped in this mode (f and g change even when psi is zero).
+template <class Real, bool kAdaptive, bool kDense>
+inline void reward_row(const RowStep& c, double delta, double gamma, double H, std::size_t n,
+                       const std::uint32_t* __restrict src, const Real* __restrict ev_prev,
+                       const Real* __restrict ev, Real* __restrict ea, Real* __restrict eb,
+                       Real* __restrict f, Real* __restrict g) {
+  const Real psi = static_cast<Real>(c.psi), psi_prev = static_cast<Real>(c.psi_prev);
+  const Real beta = static_cast<Real>(c.beta);
+  const Real one_minus_kappa = static_cast<Real>(1.0 - c.kappa), L = static_cast<Real>(c.L);
+  const Real R = static_cast<Real>(c.R), Hs = static_cast<Real>(H);
+  const Real d = static_cast<Real>(delta), gm = static_cast<Real>(gamma);
+  const Real decay_a = static_cast<Real>(c.rho - c.beta * c.psi_prev);
+  const Real kappa_b = static_cast<Real>(c.kappa);
+  if constexpr (kDense) {
+    ev += src[0];
+    ev_prev += src[0];
+  }
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = kDense ? k : src[k];
+    Real e;
+    if constexpr (kAdaptive) {
+      const Real a = decay_a * ea[k] + psi_prev * ev_prev[i];
+      ea[k] = a;
+      e = psi * (ev[i] - beta * a);
+    } else {
+      e = psi * ev[i];
+    }
+    const Real b = kappa_b * eb[k] + one_minus_kappa * e;
+    eb[k] = b;
+    const Real fk = f[k];
+    g[k] += d * fk + R * e + Hs * b;
+    f[k] = gm * fk + L * b;
+  }
+}
+
+// A row of readout synapses in reward mode: err is dL/dy_k^t of the policy and value terms (filtered
+// by F_gamma and weighted by the TD error one step later), err_h that of the entropy bonus (direct).
+template <class Real>
+inline void reward_readout_row(double err, double err_h, double delta, double gamma, std::size_t n,
+                               const std::uint32_t* __restrict src, const Real* __restrict zt,
+                               Real* __restrict f, Real* __restrict g) {
+  const Real e = static_cast<Real>(err), eh = static_cast<Real>(err_h);
+  const Real d = static_cast<Real>(delta), gm = static_cast<Real>(gamma);
+  for (std::size_t k = 0; k < n; ++k) {
+    const Real z = zt[src[k]], fk = f[k];
+    g[k] += d * fk + eh * z;
+    f[k] = gm * fk + e * z;
+  }
+}
+
 }  // namespace plexus::learning

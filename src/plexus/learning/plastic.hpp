@@ -31,20 +31,23 @@ struct PlasticBlock {
   // traces contiguously instead of gathering them.
   std::vector<std::uint8_t> dense;
   std::vector<Real> ea, eb, g, m, v;
+  std::vector<Real> f;  // reward mode: F_gamma(L ebar) (learning/eprop_kernels.hpp, reward_row)
 
   std::size_t synapses() const { return src.size(); }
   std::size_t bytes() const {
     return row.capacity() * 4 + src.capacity() * 4 + dense.capacity() +
-           (ea.capacity() + eb.capacity() + g.capacity() + m.capacity() + v.capacity()) * sizeof(Real);
+           (ea.capacity() + eb.capacity() + g.capacity() + m.capacity() + v.capacity() + f.capacity()) *
+               sizeof(Real);
   }
   // Bytes of learning state only (traces, gradient, moments), without the index.
   std::size_t state_bytes() const {
     return bytes() - row.capacity() * 4 - src.capacity() * 4 - dense.capacity();
   }
   // Of which eligibility traces (the rest, gradient and moments, every rule needs alike).
-  std::size_t trace_bytes() const { return (ea.capacity() + eb.capacity()) * sizeof(Real); }
+  std::size_t trace_bytes() const { return (ea.capacity() + eb.capacity() + f.capacity()) * sizeof(Real); }
 
-  static PlasticBlock build(const synapse::Block& blk, bool adaptive, bool adam, bool readout) {
+  static PlasticBlock build(const synapse::Block& blk, bool adaptive, bool adam, bool readout,
+                            bool reward = false) {
     PlasticBlock p;
     const std::size_t nt = blk.targets.size();
     p.row.assign(nt + 1, 0);
@@ -67,6 +70,7 @@ struct PlasticBlock {
     if (adaptive) p.ea.assign(n, Real(0));
     if (!readout) p.eb.assign(n, Real(0));
     p.g.assign(n, Real(0));
+    if (reward) p.f.assign(n, Real(0));
     if (adam) {
       p.m.assign(n, Real(0));
       p.v.assign(n, Real(0));
@@ -78,6 +82,7 @@ struct PlasticBlock {
   void reset_traces() {
     std::fill(ea.begin(), ea.end(), Real(0));
     std::fill(eb.begin(), eb.end(), Real(0));
+    std::fill(f.begin(), f.end(), Real(0));
   }
 
   // Sum of g^2 of each row (per target), added to out[target - blk.targets.begin]... in `out`.

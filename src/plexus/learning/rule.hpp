@@ -52,6 +52,10 @@ struct Context {
   double lambda = 0.9;         // ES-D-RTRL smoothing factor (SPEC 4.2)
   bool adam = true;
   Precision precision = Precision::Float32;
+  // Reward-based e-prop (SPEC 4.3): keep the per-synapse filter F_gamma of L_j ebar_ji and
+  // accumulate delta^t F (eprop_kernels.hpp, reward_row); reward_gamma is the discount gamma.
+  bool reward = false;
+  double reward_gamma = 0.0;
 };
 
 // What every thread reads at one step.
@@ -65,6 +69,13 @@ struct Signals {
   const double* err = nullptr;
   // False when that signal is zero for every neuron this step (L_active also covers err).
   bool L_active = false, R_active = false;
+  // Reward mode (Context::reward): the TD error of the previous step delta^(t-1), scaled; the
+  // entropy-bonus learning signals per local neuron [target][local index] and dE_H/dy_k per readout
+  // neuron (direct gradients). reward_active: anything to do this step (delta, L or H non-zero).
+  double delta = 0.0;
+  const std::vector<std::vector<double>>* H = nullptr;
+  const double* err_h = nullptr;
+  bool reward_active = false, H_active = false;
 };
 
 // A synapse value in id terms: population-local source and target ids.

@@ -40,9 +40,11 @@
 #include "plexus/learning/feedback.hpp"
 #include "plexus/learning/loss.hpp"
 #include "plexus/learning/optimizer.hpp"
+#include "plexus/learning/reward.hpp"
 #include "plexus/learning/rule.hpp"
 #include "plexus/sim/simulation.hpp"
 #include "plexus/sim/simulation_impl.hpp"
+#include "plexus/task/tmaze_reward.hpp"
 
 namespace plexus::sim {
 
@@ -105,6 +107,24 @@ struct Trainer::Impl : checkpoint::Component {
   std::uint64_t trials_in_batch = 0;
   double grad_norm = 0.0;  // of the last batch, before clipping
 
+  // Reward mode (SPEC 3.4, 4.3; [train] mode = "reward"): the readout holds K = outputs + 1 neurons,
+  // the policy logits y_0..y_(K-2) and the value V = y_(K-1); err holds dE/dy of the policy and value
+  // terms, err_h that of the entropy bonus, LH its learning signal per local neuron.
+  bool reward_mode = false;
+  task::TMazeReward maze;
+  double gamma = 0.999, c_value = 0.01, c_entropy = 0.0;
+  Step decision = 0;
+  std::vector<double> pi, err_h;
+  std::vector<double> err_out;  // dE/dy for the readout synapses: as err, but -1 for the value
+  std::vector<std::vector<double>> LH;
+  double action_u = 0.0, v_prev = 0.0, r_prev = 0.0, value_sum = 0.0, return_sum = 0.0, logp = 0.0;
+  int action = -1;
+  // Delay curriculum (reward mode): the delay of training trials grows linearly from curriculum_start
+  // to the task's delay (final_delay) over the first curriculum_iterations iterations; a function of
+  // the trial index, so the same after a resume. Validation, test and examples use the final delay.
+  std::int64_t curriculum_iterations = 0;
+  Step curriculum_start = 0, final_delay = 0;
+
   // Example capture (before / after training).
   bool capture = false;
   std::vector<double> cap_times;
@@ -129,6 +149,8 @@ struct Trainer::Impl : checkpoint::Component {
 
   void configure();
   void serial(Step t);
+  void reward_serial(Step t, const double* y);
+  void capture_step(Step t, const double* y);
   void parallel(Step t, int th);
   void refresh_feedback();
   TrialResult run_trial(task::Stream stream, std::uint64_t index, bool learning);
@@ -161,7 +183,14 @@ void Trainer::Impl::configure() {
                  "validation_trials",
                  "test_trials",
                  "target_accuracy",
-                 "example_cells"});
+                 "example_cells",
+                 "mode",
+                 "discount",
+                 "value_coefficient",
+                 "entropy_coefficient",
+                 "step_reward",
+                 "curriculum_delay_start_ms",
+                 "curriculum_iterations"});
   rule_name = tr.choice("rule", {"eprop", "d_rtrl", "es_d_rtrl"}, "eprop");
   // ES-D-RTRL's smoothing factor (SPEC 4.2: 0.9 for evidence accumulation, 0.99 for DMS). Other
   // rules ignore it, so that a model file can carry it and switch rules with one --set.
@@ -189,11 +218,44 @@ void Trainer::Impl::configure() {
   test_trials = tr.integer_or("test_trials", 256, Range::closed(0, 1e9));
   target_accuracy = tr.number_or("target_accuracy", 2.0, Range::non_negative());
   example_cells = tr.integer_or("example_cells", 4, Range::closed(0, 1000));
+  // Reward-based e-prop (SPEC 4.3): only the reward teaches; see docs/learning.md.
+  reward_mode = tr.choice("mode", {"supervised", "reward"}, "supervised") == "reward";
+  if (reward_mode && rule_name != "eprop")
+    tr.at("mode").fail("reward-based learning is implemented for rule = \"eprop\" only");
+  if (!reward_mode)
+    for (const char* k : {"discount", "value_coefficient", "entropy_coefficient", "step_reward",
+                          "curriculum_delay_start_ms", "curriculum_iterations"})
+      if (tr.has(k)) tr.at(k).fail("only with mode = \"reward\"");
+  gamma = tr.number_or("discount", 0.999, Range::probability());
+  c_value = tr.number_or("value_coefficient", 0.01, Range::non_negative());
+  c_entropy = tr.number_or("entropy_coefficient", 0.0, Range::non_negative());
+  maze.seed = net.run.seed;
+  maze.step_reward = tr.number_or("step_reward", 0.0, Range::closed(-1.0, 1.0));
 
   task = task::make(*net.task, net.run.dt_ms, net.run.seed);
   T = task->steps();
   window_begin = task->window_begin();
-  K = task->outputs();
+  K = task->outputs() + (reward_mode ? 1 : 0);  // reward: one more readout neuron, the value
+  if (reward_mode) {
+    if (!task->classification())
+      net.task->fail("mode = \"reward\" needs a task with discrete choices (evidence)");
+    if (T < 2) net.task->fail("mode = \"reward\" needs trials of at least two steps");
+    decision = task::TMazeReward::decision_step(T);
+    curriculum_iterations = tr.integer_or("curriculum_iterations", 0, Range::closed(0, 1e9));
+    final_delay = task->delay_steps();
+    if (curriculum_iterations > 0) {
+      if (final_delay < 0) tr.at("curriculum_iterations").fail("the task has no delay period to grow");
+      const double start_ms = tr.number_or("curriculum_delay_start_ms", 0.0, Range::non_negative());
+      curriculum_start = static_cast<Step>(std::llround(start_ms / net.run.dt_ms));
+      if (curriculum_start > final_delay)
+        tr.at("curriculum_delay_start_ms").fail("must not exceed the task's delay_ms");
+    } else if (tr.has("curriculum_delay_start_ms")) {
+      tr.at("curriculum_delay_start_ms").fail("needs curriculum_iterations > 0");
+    }
+    pi.assign(K - 1, 0.0);
+    err_h.assign(K, 0.0);
+    err_out.assign(K, 0.0);
+  }
   err.assign(K, 0.0);
   ysum.assign(K, 0.0);
   target_buf.assign(K, 0.0);
@@ -209,7 +271,13 @@ void Trainer::Impl::configure() {
       readout_pop = static_cast<int>(p);
       if (ps.spec->size != K)
         ps.spec->node.at("size").fail(
-            fmt::format("the task '{}' has {} outputs; this readout has {}", task->kind(), K, ps.spec->size));
+            reward_mode
+                ? fmt::format(
+                      "mode = \"reward\" needs {} readout neurons ({} policy outputs of the task '{}' "
+                      "and one value); this readout has {}",
+                      K, K - 1, task->kind(), ps.spec->size)
+                : fmt::format("the task '{}' has {} outputs; this readout has {}", task->kind(), K,
+                              ps.spec->size));
     }
   }
   if (readout_pop < 0) tr.fail("training needs a readout population (model = \"readout\")");
@@ -246,6 +314,8 @@ void Trainer::Impl::configure() {
   ctx.filter_kappa = filter ? ctx.readout_kappa : 0.0;
   ctx.adam = optimizer.kind == learning::Optimizer::Kind::Adam;
   ctx.precision = float64 ? learning::Precision::Float64 : learning::Precision::Float32;
+  ctx.reward = reward_mode;
+  ctx.reward_gamma = gamma;
   auto target_index = [&](int pop) {
     for (std::size_t i = 0; i < ctx.targets.size(); ++i)
       if (ctx.targets[i].population == pop) return static_cast<int>(i);
@@ -279,6 +349,7 @@ void Trainer::Impl::configure() {
   feedback.resize(ctx.targets.size());
   reg.resize(ctx.targets.size());
   L.resize(ctx.targets.size());
+  LH.resize(ctx.targets.size());
   for (std::size_t i = 0; i < ctx.targets.size(); ++i) {
     if (ctx.targets[i].readout) continue;
     const auto n = ctx.targets[i].local.size();
@@ -288,6 +359,7 @@ void Trainer::Impl::configure() {
                          net.populations[static_cast<std::size_t>(ctx.targets[i].population)].size);
     reg[i].assign(n, 0.0);
     L[i].assign(n, 0.0);
+    if (reward_mode) LH[i].assign(n, 0.0);
   }
   for (const auto& t : ctx.targets) {
     if (t.readout) continue;
@@ -305,7 +377,9 @@ void Trainer::Impl::configure() {
                                     : learning::make_eprop(ctx);
   signals.L = &L;
   signals.R = &reg;
-  signals.err = err.data();
+  signals.err = reward_mode ? err_out.data() : err.data();
+  signals.H = &LH;
+  signals.err_h = err_h.data();
   counts.assign(net.total_neurons, 0);
   trained_gid.assign(net.total_neurons, 0);
   for (const auto& tg : ctx.targets) {
@@ -361,6 +435,11 @@ void Trainer::Impl::serial(Step t) {
   // Readout errors, loss and decision. E = (1 / (B T_w)) sum over the batch and the window of the
   // per-step loss, so err is scaled by 1 / (B T_w).
   const double* y = S->pops[static_cast<std::size_t>(readout_pop)].model->learning_view()->y;
+  if (reward_mode) {
+    reward_serial(t, y);
+    if (capture) capture_step(t, y);
+    return;
+  }
   const bool in_window = t >= window_begin;
   const double scale = 1.0 / (static_cast<double>(batch) * static_cast<double>(T - window_begin));
   std::fill(err.begin(), err.end(), 0.0);
@@ -377,18 +456,63 @@ void Trainer::Impl::serial(Step t) {
   signals.L_active = learning && (in_window || signal_override);
   signals.R_active = learning && reg_active && !signal_override;
 
-  if (capture) {
-    for (Gid g : step_spikes) {
-      cap_times.push_back(net.step_to_ms(t));
-      cap_gids.push_back(g);
-    }
-    for (std::size_t k = 0; k < K; ++k) cap_y.push_back(y[k]);
-    for (const auto& [pop, id] : cap_cells) {
-      const auto& ps = S->pops[static_cast<std::size_t>(pop)];
-      const double* v = ps.model->variable("v");
-      cap_v.push_back(ps.local.contains(id) && v ? v[id - ps.local.begin] : 0.0);
-    }
+  if (capture) capture_step(t, y);
+}
+
+void Trainer::Impl::capture_step(Step t, const double* y) {
+  for (Gid g : step_spikes) {
+    cap_times.push_back(net.step_to_ms(t));
+    cap_gids.push_back(g);
   }
+  for (std::size_t k = 0; k < K; ++k) cap_y.push_back(y[k]);
+  for (const auto& [pop, id] : cap_cells) {
+    const auto& ps = S->pops[static_cast<std::size_t>(pop)];
+    const double* v = ps.model->variable("v");
+    cap_v.push_back(ps.local.contains(id) && v ? v[id - ps.local.begin] : 0.0);
+  }
+}
+
+// Reward mode, step t (SPEC 4.3). The TD error of step t - 1 needs V^t, so it is formed now and the
+// rule weights F^(t-1) with it (eprop_kernels.hpp, reward_row). Episode: steps 0..decision; the
+// action is sampled from pi^decision, whose reward ends the episode (terminal: V^(decision+1) = 0).
+// Every rank holds the readouts alike and draws the action from the same (seed, stream, trial)
+// number, so every rank forms the same errors and takes the same turn.
+void Trainer::Impl::reward_serial(Step t, const double* y) {
+  const std::size_t P = K - 1;  // policy outputs
+  const double V = y[P];
+  std::fill(err.begin(), err.end(), 0.0);
+  std::fill(err_h.begin(), err_h.end(), 0.0);
+  double delta = 0.0;
+  if (t >= 1 && t - 1 <= decision) delta = learning::td_error(r_prev, v_prev, V, gamma, t - 1 == decision);
+  const double per_trial = 1.0 / static_cast<double>(batch);  // g is the batch mean
+  signals.delta = delta * per_trial;
+  bool entropy = false;
+  if (t <= decision) {
+    value_sum += V;
+    err[P] = -c_value;
+    double r = maze.step_reward;
+    if (t == decision) {
+      learning::softmax(y, P, pi.data());
+      action = learning::sample_action(pi.data(), P, action_u);
+      r = maze.reward(action, label);
+      logp = learning::policy_error(pi.data(), P, action, err.data());
+      if (c_entropy > 0.0) {
+        learning::entropy_error(pi.data(), P, c_entropy * per_trial, err_h.data());
+        entropy = true;
+      }
+    }
+    return_sum += r;
+    r_prev = r;
+    v_prev = V;
+  }
+  // The value readout's own weights learn by TD at full strength (dE/dV = -1); c_V weighs the value
+  // term only in the learning signal of the network's neurons.
+  std::copy(err.begin(), err.end(), err_out.begin());
+  if (t <= decision) err_out[P] = -1.0;
+  signals.L_active = learning && t <= decision;
+  signals.reward_active = learning && t <= decision + 1;
+  signals.H_active = learning && entropy;
+  signals.R_active = learning && reg_active;
 }
 
 void Trainer::Impl::parallel(Step t, int th) {
@@ -407,6 +531,13 @@ void Trainer::Impl::parallel(Step t, int th) {
       for (Gid j = range.begin; j < range.end; ++j) Li[j] = fb.signal(j, err.data());
     }
   }
+  if (reward_mode && signals.H_active)  // the entropy bonus's learning signal, by the same feedback
+    for (std::size_t i = 0; i < ctx.targets.size(); ++i) {
+      const auto& tg = ctx.targets[i];
+      if (tg.readout) continue;
+      const auto& range = tg.blocks[static_cast<std::size_t>(th)];
+      for (Gid j = range.begin; j < range.end; ++j) LH[i][j] = feedback[i].signal(j, err_h.data());
+    }
   if (learning) rule->parallel(t, th, signals);
 }
 
@@ -421,11 +552,33 @@ TrialResult Trainer::Impl::run_trial(task::Stream stream, std::uint64_t index, b
   loss_sum = 0.0;
   std::fill(ysum.begin(), ysum.end(), 0.0);
   trial_spikes = 0;
+  if (reward_mode && curriculum_iterations > 0) {
+    const auto it =
+        stream == task::Stream::Train ? static_cast<std::int64_t>(index) / batch : curriculum_iterations;
+    const Step d = curriculum_start + (final_delay - curriculum_start) * std::min(it, curriculum_iterations) /
+                                          curriculum_iterations;
+    task->set_delay_steps(d);
+    T = task->steps();
+    window_begin = task->window_begin();
+    decision = task::TMazeReward::decision_step(T);
+  }
+  if (reward_mode) {
+    action_u = maze.action_uniform(stream, index);
+    action = -1;
+    v_prev = r_prev = value_sum = return_sum = logp = 0.0;
+  }
   S->step_range(T);
 
   TrialResult r;
   r.loss = loss_sum / static_cast<double>(T - window_begin);  // window mean of the per-step loss
   if (task->classification()) r.correct = std::max_element(ysum.begin(), ysum.end()) - ysum.begin() == label;
+  if (reward_mode) {  // a correct turn, the return, -log pi(action) as the loss
+    r.correct = action == label;
+    r.action = action;
+    r.reward = return_sum;
+    r.value = value_sum / static_cast<double>(decision + 1);
+    r.loss = logp;
+  }
   r.rate_hz = trained_cells ? static_cast<double>(trial_spikes) / static_cast<double>(trained_cells) /
                                   (static_cast<double>(T) * net.run.dt_ms * 1e-3)
                             : 0.0;
@@ -722,6 +875,11 @@ TrainSummary Trainer::run() {
     f.create_group("/validation");
     for (const char* d : {"iteration", "accuracy", "loss"})
       f.create_series<double>(std::string("/validation/") + d, 256);
+    if (I.reward_mode) {  // the learning curve of the agent: accuracy is its success rate
+      f.attribute("/training", "mode", std::string("reward"));
+      for (const char* d : {"reward", "value"}) f.create_series<double>(std::string("/training/") + d, 1024);
+      f.create_series<double>("/validation/reward", 256);
+    }
   }
   auto append = [&](const std::string& path, double x) {
     if (!file) return;
@@ -749,6 +907,11 @@ TrainSummary Trainer::run() {
     f.attribute(g, "label", static_cast<std::int64_t>(I.task->label()));
     f.attribute(g, "correct", static_cast<std::int64_t>(r.correct));
     f.attribute(g, "window_begin_ms", I.net.step_to_ms(I.window_begin));
+    if (I.reward_mode) {
+      f.attribute(g, "decision_ms", I.net.step_to_ms(I.decision));
+      f.attribute(g, "action", static_cast<std::int64_t>(r.action));
+      f.attribute(g, "reward", r.reward);
+    }
     f.create_group(g + "/spikes");
     for (const auto& ps : I.S->pops) {
       if (!ps.info->spiking) continue;
@@ -789,15 +952,19 @@ TrainSummary Trainer::run() {
     }
   };
 
+  double vreward = 0.0;  // mean return of the last validate() (reward mode)
   auto validate = [&](std::int64_t round, std::int64_t n, task::Stream stream) {
     std::int64_t correct = 0;
     double loss = 0.0;
+    vreward = 0.0;
     for (std::int64_t i = 0; i < n; ++i) {
       const auto r = I.run_trial(stream, static_cast<std::uint64_t>(round * n + i), false);
       correct += r.correct;
       loss += r.loss;
+      vreward += r.reward;
     }
     const double dn = static_cast<double>(std::max<std::int64_t>(n, 1));
+    vreward /= dn;
     return std::pair{static_cast<double>(correct) / dn, loss / dn};
   };
 
@@ -814,13 +981,15 @@ TrainSummary Trainer::run() {
   std::int64_t it = I.done;
   for (; it < I.iterations && !sum.reached_target; ++it) {
     const auto t0 = Clock::now();
-    double loss = 0.0, rate = 0.0;
+    double loss = 0.0, rate = 0.0, reward = 0.0, value = 0.0;
     std::int64_t correct = 0;
     for (std::int64_t b = 0; b < I.batch; ++b) {
       const auto r = I.run_trial(task::Stream::Train, static_cast<std::uint64_t>(it * I.batch + b), true);
       loss += r.loss;
       correct += r.correct;
       rate += r.rate_hz;
+      reward += r.reward;
+      value += r.value;
     }
     I.end_batch();
     const double secs = since(t0);
@@ -833,6 +1002,10 @@ TrainSummary Trainer::run() {
     append("/training/rate_hz", rate / bn);
     append("/training/grad_norm", I.grad_norm);
     append("/training/seconds", secs);
+    if (I.reward_mode) {
+      append("/training/reward", reward / bn);
+      append("/training/value", value / bn);
+    }
     std::string val;
     const bool last = it + 1 == I.iterations;
     if (I.validation_trials > 0 && I.validation_every > 0 && ((it + 1) % I.validation_every == 0 || last)) {
@@ -843,6 +1016,7 @@ TrainSummary Trainer::run() {
       append("/validation/iteration", static_cast<double>(it + 1));
       append("/validation/accuracy", acc);
       append("/validation/loss", vloss);
+      if (I.reward_mode) append("/validation/reward", vreward);
       val = I.task->classification() ? fmt::format("  validation {:.3f}", acc)
                                      : fmt::format("  validation loss {:.4f}", vloss);
       if (I.task->classification() && acc >= I.target_accuracy) sum.reached_target = true;
@@ -852,8 +1026,10 @@ TrainSummary Trainer::run() {
     I.progress = sum;
     if (root && I.opt.progress && I.opt.log) {
       const double per = I.iter_seconds / static_cast<double>(it + 1 - std::max<std::int64_t>(sum.resumed_from, 0));
-      const std::string acc =
-          I.task->classification() ? fmt::format("  accuracy {:.3f}", sum.last_accuracy) : std::string();
+      const std::string acc = I.reward_mode ? fmt::format("  success {:.3f}  reward {:.3f}  value {:.3f}",
+                                                          sum.last_accuracy, reward / bn, value / bn)
+                              : I.task->classification() ? fmt::format("  accuracy {:.3f}", sum.last_accuracy)
+                                                         : std::string();
       *I.opt.log << fmt::format("[plexus] iteration {}/{}  loss {:.4f}{}  rate {:.1f} Hz  |g| {:.3g}  {:.2f} s/it  ETA {}{}\n",
                                 it + 1, I.iterations, sum.last_loss, acc, rate / bn, I.grad_norm, secs,
                                 human_seconds(per * static_cast<double>(I.iterations - it - 1)), val);

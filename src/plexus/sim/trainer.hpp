@@ -45,6 +45,10 @@ struct TrialResult {
   double loss = 0.0;     // task loss of the trial (cross-entropy or squared error, window mean)
   bool correct = false;  // classification: decision matches the label
   double rate_hz = 0.0;  // mean rate of the trained (learning-form) neurons
+  // Reward mode ([train] mode = "reward"): return of the episode, mean value estimate V^t over its
+  // steps up to the decision, and the turn taken (-1: none).
+  double reward = 0.0, value = 0.0;
+  int action = -1;
 };
 
 struct TrainSummary {

@@ -52,6 +52,14 @@ class Evidence final : public Task {
     recall_start_ = last_cue_end + delay_s;
     T_ = recall_start_ + recall_;
   }
+  Step delay_steps() const override {
+    return recall_start_ - (cue_start_ + (cues_ - 1) * (cue_ + gap_) + cue_);
+  }
+  bool set_delay_steps(Step delay) override {
+    recall_start_ = cue_start_ + (cues_ - 1) * (cue_ + gap_) + cue_ + delay;
+    T_ = recall_start_ + recall_;
+    return true;
+  }
   std::string kind() const override { return "evidence"; }
   std::size_t channels() const override { return 4 * G_; }
   std::size_t outputs() const override { return 2; }

@@ -36,6 +36,10 @@ class Task {
   virtual void target(Step, double*) const {}
   // A short description of the current trial for logs and example records.
   virtual std::string describe_trial() const { return {}; }
+  // Tasks with a delay period (evidence): its length in steps, and a new one for the trials that
+  // follow (a curriculum; steps() and window_begin() change with it). -1 / false: no delay period.
+  virtual Step delay_steps() const { return -1; }
+  virtual bool set_delay_steps(Step) { return false; }
 };
 
 // Reads [task] and makes the task. `dt_ms` is the simulation step.
