@@ -22,7 +22,9 @@ SETS = ["--set", "task.delay_ms=50", "--set", "train.iterations=6", "--set", "tr
         "--set", "train.validation_trials=2", "--set", "train.validation_every=2", "--set", "train.test_trials=4",
         "--set", "train.target_accuracy=2", "--set", "train.clip_grad_norm=0.5"]
 # Wall times and per-rank figures differ between runs by nature.
-TIMING = {"training/seconds", "metadata/peak_rss_bytes", "metadata/learning_state_bytes"}
+TIMING = {"training/seconds", "metadata/peak_rss_bytes", "metadata/learning_state_bytes",
+          "metadata/learning_synapse_bytes", "metadata/learning_trace_bytes", "metadata/learning_neuron_bytes",
+          "metadata/learning_source_bytes"}
 
 
 def datasets(path):
@@ -102,4 +104,13 @@ out, ck = os.path.join(w, "reward_chain.h5"), os.path.join(w, "ckr")
 run(mpi_command(args, 1, "train", rmodel, "-o", out, "-q", *RSETS, "--checkpoint-dir", ck, "--stop-at-iteration", "2"))
 run(mpi_command(args, 2, "resume", ck, "-q", "--threads", "2"))
 same(out, rref, "reward mode, 1 -> 2 ranks x 2 threads")
+
+# ES-D-RTRL (SPEC 4.2): the same checkpoint arrays (Adam moments), its own traces rebuilt per trial.
+ESETS = SETS + ["--set", "train.rule=es_d_rtrl", "--set", "train.iterations=4"]
+eref = os.path.join(w, "es_reference.h5")
+run(mpi_command(args, 1, "train", model, "-o", eref, "-q", *ESETS))
+out, ck = os.path.join(w, "es_chain.h5"), os.path.join(w, "cke")
+run(mpi_command(args, 2, "train", model, "-o", out, "-q", *ESETS, "--checkpoint-dir", ck, "--stop-at-iteration", "2"))
+run(mpi_command(args, 1, "resume", ck, "-q", "--threads", "2"))
+same(out, eref, "ES-D-RTRL, 2 -> 1 rank x 2 threads")
 c.finish()

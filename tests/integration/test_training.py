@@ -43,7 +43,7 @@ cases = {
                "--set", "train.validation_trials=4", "--set", "train.validation_every=2",
                "--set", "train.test_trials=4"],
 }
-SPARSE = {"eprop100", "cortex_es", "gif_d_rtrl"}  # (ranks, threads) subsets, to keep the test short
+SPARSE = {"eprop100", "cortex_es", "gif_d_rtrl", "reward"}  # (ranks, threads) subsets, to keep the test short
 
 
 def digest(path):

@@ -339,19 +339,26 @@ TEST_CASE("D-RTRL equals BPTT without recurrent weights", "[rtrl][exact]") {
 
 namespace {
 
-// g_ji of SPEC 4.2's ES-D-RTRL for lif cells, from the reference's trajectory, with learning signal
-// L(t, j) and no filter: ex_i = lambda ex_i + x_i, ef_j = lambda D_j ef_j + (1 - lambda), D_j =
-// alpha - v_th psi_j^(t-1), c = 1 - lambda^(t+1), g += ex_i psi_j ef_j L / c.
+// g_ji of SPEC 4.2's ES-D-RTRL for lif and alif cells (gif: the same with b_c = rho_c = 0), from
+// the reference's trajectory, with learning signal L(t, j) and no filter: ex_i = lambda ex_i + x_i,
+// ef_j = lambda D_j ef_j + (1 - lambda) f_j with f = (1, 0), c = 1 - lambda^(t+1),
+// g += ex_i L (s_j . ef_j) / c with s = psi (1, -beta), and D written out from SPEC 1.1-1.2.
 Matrix es_formula(const Reference& ref, double lambda, const std::function<double(int, int)>& L) {
+  const Cell& P = ref.cell;
   Matrix g(kN, std::vector<double>(kIn, 0.0));
-  std::vector<double> ex(kIn, 0.0), ef(kN, 0.0);
+  std::vector<double> ex(kIn, 0.0), ev(kN, 0.0), ea(kN, 0.0);
   for (int t = 0; t < kT; ++t) {
     for (int i = 0; i < kIn; ++i) ex[i] = lambda * ex[i] + ref.x[t][i];
     const double c = 1.0 - std::pow(lambda, t + 1);
     for (int j = 0; j < kN; ++j) {
-      const double D = ref.cell.alpha - ref.cell.v_th * (t > 0 ? ref.psi[t - 1][j] : 0.0);
-      ef[j] = lambda * D * ef[j] + (1.0 - lambda);
-      for (int i = 0; i < kIn; ++i) g[j][i] += ex[i] * ref.psi[t][j] * ef[j] * L(t, j) / c;
+      const double pp = t > 0 ? ref.psi[t - 1][j] : 0.0, b = P.beta[j];
+      // v^t = alpha v + I - v_th z^(t-1), a^t = rho a + z^(t-1), dz^(t-1) = pp (dv - b da).
+      const double nv = (P.alpha - P.v_th * pp) * ev[j] + P.v_th * b * pp * ea[j];
+      const double na = pp * ev[j] + (P.rho - b * pp) * ea[j];
+      ev[j] = lambda * nv + (1.0 - lambda);
+      ea[j] = lambda * na;
+      const double q = ref.psi[t][j] * (ev[j] - b * ea[j]) / c;
+      for (int i = 0; i < kIn; ++i) g[j][i] += ex[i] * q * L(t, j);
     }
   }
   return g;
@@ -398,6 +405,23 @@ TEST_CASE("ES-D-RTRL: x_i f_j at lambda 0, bias correction 1 - lambda, and SPEC 
   SECTION("lambda = 0.7 follows SPEC 4.2 step by step") {
     auto [ref, g] = run(0.7, signal);
     CHECK(relative_error(g, es_formula(ref, 0.7, signal)) < 1e-12);
+  }
+}
+
+TEST_CASE("ES-D-RTRL on alif cells (two state variables) follows SPEC 4.2 step by step", "[rtrl][es]") {
+  const auto c = cases()[1];
+  auto single = comm::make_single();
+  const auto signal = [](int t, int j) { return std::cos(0.21 * t + 0.7 * j) - 0.1; };
+  for (double lambda : {0.7, 0.99}) {
+    const auto net = test::network(feedforward(c.model, c.params),
+                                   {"train.rule=es_d_rtrl", fmt::format("train.lambda={}", lambda),
+                                    "train.eligibility_filter=none"});
+    sim::Trainer tr(net, *single, {});
+    Reference ref = reference_for(tr, c.cell);
+    tr.set_learning_signal([&](Step t, Gid gid) { return signal(static_cast<int>(t), static_cast<int>(gid) - kIn); });
+    tr.trial(task::Stream::Train, 0, true);
+    INFO("lambda " << lambda);
+    CHECK(relative_error(tr.gradient("in_rec"), es_formula(ref, lambda, signal)) < 1e-12);
   }
 }
 
