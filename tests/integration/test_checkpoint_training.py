@@ -109,7 +109,7 @@ same(out, rref, "reward mode, 1 -> 2 ranks x 2 threads")
 ESETS = SETS + ["--set", "train.rule=es_d_rtrl", "--set", "train.iterations=4"]
 eref = os.path.join(w, "es_reference.h5")
 run(mpi_command(args, 1, "train", model, "-o", eref, "-q", *ESETS))
-out, ck = os.path.join(w, "es_chain.h5"), os.path.join(w, "cke")
+out, ck = os.path.join(w, "es_chain.h5"), os.path.join(w, "ckes")
 run(mpi_command(args, 2, "train", model, "-o", out, "-q", *ESETS, "--checkpoint-dir", ck, "--stop-at-iteration", "2"))
 run(mpi_command(args, 1, "resume", ck, "-q", "--threads", "2"))
 same(out, eref, "ES-D-RTRL, 2 -> 1 rank x 2 threads")
