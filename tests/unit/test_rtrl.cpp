@@ -413,12 +413,13 @@ TEST_CASE("ES-D-RTRL on alif cells (two state variables) follows SPEC 4.2 step b
   auto single = comm::make_single();
   const auto signal = [](int t, int j) { return std::cos(0.21 * t + 0.7 * j) - 0.1; };
   for (double lambda : {0.7, 0.99}) {
-    const auto net = test::network(feedforward(c.model, c.params),
-                                   {"train.rule=es_d_rtrl", fmt::format("train.lambda={}", lambda),
-                                    "train.eligibility_filter=none"});
+    const auto net = test::network(
+        feedforward(c.model, c.params),
+        {"train.rule=es_d_rtrl", fmt::format("train.lambda={}", lambda), "train.eligibility_filter=none"});
     sim::Trainer tr(net, *single, {});
     Reference ref = reference_for(tr, c.cell);
-    tr.set_learning_signal([&](Step t, Gid gid) { return signal(static_cast<int>(t), static_cast<int>(gid) - kIn); });
+    tr.set_learning_signal(
+        [&](Step t, Gid gid) { return signal(static_cast<int>(t), static_cast<int>(gid) - kIn); });
     tr.trial(task::Stream::Train, 0, true);
     INFO("lambda " << lambda);
     CHECK(relative_error(tr.gradient("in_rec"), es_formula(ref, lambda, signal)) < 1e-12);

@@ -24,11 +24,9 @@ std::string scaled(const Distribution& d, double c) {
     case Distribution::Kind::Uniform:
       return fmt::format("{{dist = \"uniform\", low = {}, high = {}}}", d.a * c, d.b * c);
     case Distribution::Kind::Normal:
-      return fmt::format("{{dist = \"normal\", mean = {}, std = {}{}}}", d.a * c, d.b * c,
-                         bounds());
+      return fmt::format("{{dist = \"normal\", mean = {}, std = {}{}}}", d.a * c, d.b * c, bounds());
     case Distribution::Kind::LogNormal:
-      return fmt::format("{{dist = \"lognormal\", mu = {}, sigma = {}{}}}", d.a + std::log(c), d.b,
-                         bounds());
+      return fmt::format("{{dist = \"lognormal\", mu = {}, sigma = {}{}}}", d.a + std::log(c), d.b, bounds());
   }
   return {};
 }
