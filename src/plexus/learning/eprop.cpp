@@ -32,10 +32,23 @@
 namespace plexus::learning {
 namespace {
 
+// The rule's record of one plastic projection.
 template <class Real>
-class Eprop final : public Rule {
+struct EpropProj : PlasticSynapses<Real> {
+  bool adaptive = false;
+  double decay = 0.0, gain = 1.0;  // of the presynaptic trace
+  std::vector<Real> ev, ev_prev;   // per source
+};
+
+template <class Real>
+class Eprop final : public PlasticRule<EpropProj<Real>> {
+  using Proj = EpropProj<Real>;
+  using Base = PlasticRule<Proj>;
+  using Base::c_;
+  using Base::projs_;
+
  public:
-  explicit Eprop(const Context& c) : c_(c) {
+  explicit Eprop(const Context& c) : Base(c) {
     std::size_t max_delay = 0;
     targets_.resize(c.targets.size());
     for (std::size_t i = 0; i < c.targets.size(); ++i) {
@@ -138,21 +151,6 @@ class Eprop final : public Rule {
     }
   }
 
-  void square_sums(std::vector<double>& per_gid, double& replicated) const override {
-    learning::square_sums(projs_, c_, per_gid, replicated);
-  }
-  void apply(const Optimizer::Step& step, double scale) override { apply_all(projs_, step, scale); }
-  void gradient(int projection, std::vector<SynapseValue>& out) const override {
-    gradient_of(projs_, c_, projection, out);
-  }
-  std::vector<std::string> carried_arrays() const override { return carried(c_); }
-  std::vector<double> export_array(int projection, const std::string& name) const override {
-    return export_moments(projs_, projection, name);
-  }
-  void import_array(int projection, const std::string& name, std::span<const double> values) override {
-    import_moments(projs_, projection, name, values);
-  }
-
   MemoryUse memory(bool replicated) const override {
     MemoryUse m;
     count_blocks(projs_, replicated, m);
@@ -171,12 +169,6 @@ class Eprop final : public Rule {
     std::vector<std::uint32_t> idle;       // steps of decay its rows owe
     std::array<double, 32> rho_squares{};  // rho^(2^k)
   };
-  struct Proj : PlasticSynapses<Real> {
-    bool adaptive = false;
-    double decay = 0.0, gain = 1.0;  // of the presynaptic trace
-    std::vector<Real> ev, ev_prev;   // per source
-  };
-
   // Advances the traces of the busy rows of one thread block of a projection onto learning-form
   // neurons, first applying the decay they owe, and accumulates L_j ebar_ji + R_j e_ji where the
   // signals (null: zero) are non-zero.
@@ -311,10 +303,8 @@ class Eprop final : public Rule {
     return s;
   }
 
-  Context c_;
   std::array<double, 32> kappa_squares_{};  // filter_kappa^(2^k)
   std::vector<TargetState> targets_;
-  std::vector<Proj> projs_;
   SpikeHistory history_;
 };
 

@@ -243,4 +243,31 @@ void count_blocks(const std::vector<P>& projs, bool replicated, MemoryUse& m) {
   }
 }
 
+// The batch-end half of a learning::Rule, the same for every rule whose projection records P derive
+// from PlasticSynapses: the rules themselves supply only how traces and gradients are formed
+// (begin_trial, serial, parallel, memory).
+template <class P>
+class PlasticRule : public Rule {
+ public:
+  explicit PlasticRule(const Context& c) : c_(c) {}
+  void square_sums(std::vector<double>& per_gid, double& replicated) const override {
+    learning::square_sums(projs_, c_, per_gid, replicated);
+  }
+  void apply(const Optimizer::Step& step, double scale) override { apply_all(projs_, step, scale); }
+  void gradient(int projection, std::vector<SynapseValue>& out) const override {
+    gradient_of(projs_, c_, projection, out);
+  }
+  std::vector<std::string> carried_arrays() const override { return carried(c_); }
+  std::vector<double> export_array(int projection, const std::string& name) const override {
+    return export_moments(projs_, projection, name);
+  }
+  void import_array(int projection, const std::string& name, std::span<const double> values) override {
+    import_moments(projs_, projection, name, values);
+  }
+
+ protected:
+  Context c_;
+  std::vector<P> projs_;
+};
+
 }  // namespace plexus::learning

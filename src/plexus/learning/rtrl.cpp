@@ -80,10 +80,25 @@ void d_rtrl_row(const double* D, const double* f, const double* s, double kappa,
   }
 }
 
+// The rule's record of one plastic projection.
 template <class Real>
-class Rtrl final : public Rule {
+struct RtrlProj : PlasticSynapses<Real> {
+  // Per source: D-RTRL this step's arrivals x_i^t (and which are set); ES-D-RTRL the smoothed
+  // presynaptic trace ex_i; readouts zhat_j.
+  std::vector<Real> trace;
+  std::vector<std::uint32_t> set;
+  std::vector<std::vector<Real>> eps;  // D-RTRL: S values per synapse, per thread block
+};
+
+template <class Real>
+class Rtrl final : public PlasticRule<RtrlProj<Real>> {
+  using Proj = RtrlProj<Real>;
+  using Base = PlasticRule<Proj>;
+  using Base::c_;
+  using Base::projs_;
+
  public:
-  Rtrl(const Context& c, bool es) : c_(c), es_(es), lambda_(c.lambda) {
+  Rtrl(const Context& c, bool es) : Base(c), es_(es), lambda_(c.lambda) {
     std::size_t max_delay = 0;
     targets_.resize(c.targets.size());
     for (std::size_t i = 0; i < c.targets.size(); ++i) {
@@ -233,21 +248,6 @@ class Rtrl final : public Rule {
     }
   }
 
-  void square_sums(std::vector<double>& per_gid, double& replicated) const override {
-    learning::square_sums(projs_, c_, per_gid, replicated);
-  }
-  void apply(const Optimizer::Step& step, double scale) override { apply_all(projs_, step, scale); }
-  void gradient(int projection, std::vector<SynapseValue>& out) const override {
-    gradient_of(projs_, c_, projection, out);
-  }
-  std::vector<std::string> carried_arrays() const override { return carried(c_); }
-  std::vector<double> export_array(int projection, const std::string& name) const override {
-    return export_moments(projs_, projection, name);
-  }
-  void import_array(int projection, const std::string& name, std::span<const double> values) override {
-    import_moments(projs_, projection, name, values);
-  }
-
   MemoryUse memory(bool replicated) const override {
     MemoryUse m;
     count_blocks(projs_, replicated, m);
@@ -274,14 +274,6 @@ class Rtrl final : public Rule {
     std::vector<double> ef;       // ES-D-RTRL: smoothed postsynaptic trace (S per neuron)
     std::vector<double> q, qbar;  // ES-D-RTRL: s . ef / c^t and its filtered value
   };
-  struct Proj : PlasticSynapses<Real> {
-    // Per source: D-RTRL this step's arrivals x_i^t (and which are set); ES-D-RTRL the smoothed
-    // presynaptic trace ex_i; readouts zhat_j.
-    std::vector<Real> trace;
-    std::vector<std::uint32_t> set;
-    std::vector<std::vector<Real>> eps;  // D-RTRL: S values per synapse, per thread block
-  };
-
   // ES-D-RTRL's per-neuron factors for the rows of one thread block.
   void smooth(TargetState& tg, const partition::IdRange& range) const {
     const std::size_t S = tg.S;
@@ -308,12 +300,10 @@ class Rtrl final : public Rule {
     }
   }
 
-  Context c_;
   bool es_;
   double lambda_;
   double lambda_power_ = 1.0, bias_ = 1.0;
   std::vector<TargetState> targets_;
-  std::vector<Proj> projs_;
   SpikeHistory history_;
 };
 
