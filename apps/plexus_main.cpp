@@ -35,9 +35,9 @@
 #include "plexus/neuron/population.hpp"
 #include "plexus/sim/simulation.hpp"
 #include "plexus/sim/trainer.hpp"
-#include "train_tempotron.hpp"
 #include "train_equilibrium.hpp"
 #include "train_force.hpp"
+#include "train_tempotron.hpp"
 
 namespace {
 
@@ -476,8 +476,8 @@ void parse_train_checkpoint_every(const std::string& text, sim::TrainCheckpoint&
   } else if (unit == "min" || unit == "h") {
     c.every_wall_seconds = value * (unit == "h" ? 3600.0 : 60.0);
   } else if (unit == "ms" || unit == "s" || unit == "trials") {
-    throw UserError(fmt::format("--checkpoint-every '{}': training checkpoints are taken between iterations; {}",
-                                text, forms));
+    throw UserError(fmt::format(
+        "--checkpoint-every '{}': training checkpoints are taken between iterations; {}", text, forms));
   } else {
     throw UserError(fmt::format("--checkpoint-every '{}': unknown unit '{}'; {}", text, unit, forms));
   }
@@ -493,7 +493,8 @@ int run_trainer(const model::Network& net, sim::TrainOptions opt, comm::Communic
                              resumed_from.empty() ? "training" : "resuming the training of", net.name,
                              net.total_neurons, comm.size(), opt.threads);
     if (!resumed_from.empty()) std::cout << fmt::format("from {}\n", resumed_from);
-    std::cout << fmt::format("{} {}\n", resumed_from.empty() ? "writing" : "appending to", opt.output->string());
+    std::cout << fmt::format("{} {}\n", resumed_from.empty() ? "writing" : "appending to",
+                             opt.output->string());
     if (opt.checkpoint)
       std::cout << fmt::format("checkpoints in {}{}\n", opt.checkpoint->dir.string(),
                                opt.checkpoint->every_text.empty() ? " (on SIGTERM/SIGUSR1 only)"
@@ -510,13 +511,19 @@ int run_trainer(const model::Network& net, sim::TrainOptions opt, comm::Communic
         s.iterations, s.last_checkpoint.string(), opt.checkpoint->dir.string());
     return kExitOk;
   }
-  std::cout << fmt::format("trained {} iteration(s) in {:.1f} s ({:.3f} s per iteration); last batch: loss {:.4f}, "
-                           "accuracy {:.3f}\n",
-                           s.iterations, s.wall_seconds, s.seconds_per_iteration, s.last_loss, s.last_accuracy);
+  std::cout << fmt::format(
+      "trained {} iteration(s) in {:.1f} s ({:.3f} s per iteration); last batch: loss {:.4f}, "
+      "accuracy {:.3f}\n",
+      s.iterations, s.wall_seconds, s.seconds_per_iteration, s.last_loss, s.last_accuracy);
   if (s.validation_accuracy >= 0)
     std::cout << fmt::format("validation accuracy {:.3f}{}\n", s.validation_accuracy,
                              s.reached_target ? " (target reached)" : "");
-  if (s.test_accuracy >= 0) std::cout << fmt::format("test accuracy {:.3f} on fresh trials\n", s.test_accuracy);
+  if (s.test_accuracy >= 0)
+    std::cout << fmt::format(
+        "test accuracy {:.3f} on fresh trials{}\n", s.test_accuracy,
+        s.restored_iteration > 0
+            ? fmt::format(" (the weights of iteration {}, the best validation)", s.restored_iteration)
+            : std::string());
   std::uint64_t state = 0, index = 0;
   for (auto b : s.learning_state_bytes) state += b;
   for (auto b : s.learning_index_bytes) index += b;
@@ -542,7 +549,8 @@ int train(const RunArgs& a, comm::Communicator& comm) {
   const bool root = comm.rank() == 0;
   const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
   if (!net.train)
-    throw UserError(fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
+    throw UserError(
+        fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
   const std::string rule = net.train->string_or("rule", "eprop");
   const bool gradient_rule = rule == "eprop" || rule == "d_rtrl" || rule == "es_d_rtrl";
   if (!gradient_rule && (!a.checkpoint_dir.empty() || !a.checkpoint_every.empty() || a.stop_at_iteration > 0))
@@ -776,8 +784,9 @@ int main(int argc, char** argv) {
   resume_cmd->add_flag("-q,--quiet", rsa.quiet, "No progress line");
   resume_cmd->add_option("--stop-at-ms", rsa.stop_at_ms, "Checkpoint and stop again at this simulated time")
       ->check(CLI::PositiveNumber);
-  resume_cmd->add_option("--stop-at-iteration", rsa.stop_at_iteration,
-                         "Training runs: checkpoint and stop again after this iteration")
+  resume_cmd
+      ->add_option("--stop-at-iteration", rsa.stop_at_iteration,
+                   "Training runs: checkpoint and stop again after this iteration")
       ->check(CLI::PositiveNumber);
   RunArgs ta;
   auto* train_cmd =
@@ -786,8 +795,9 @@ int main(int argc, char** argv) {
   train_cmd->add_option("-o,--output", ta.output, "Result file (default: results/<model>.h5)");
   train_cmd->add_option("--threads", ta.threads, "OpenMP threads per rank (default 1, or OMP_NUM_THREADS)")
       ->check(CLI::Range(1, 1024));
-  train_cmd->add_option("--set", ta.sets,
-                        "Override a model key: --set train.iterations=50 --set train.batch_size=32 (repeatable)");
+  train_cmd->add_option(
+      "--set", ta.sets,
+      "Override a model key: --set train.iterations=50 --set train.batch_size=32 (repeatable)");
   train_cmd->add_flag("-q,--quiet", ta.quiet, "No progress lines");
   train_cmd->add_option("--checkpoint-dir", ta.checkpoint_dir,
                         "Write checkpoints here (between iterations: periodically with --checkpoint-every, "
@@ -796,8 +806,9 @@ int main(int argc, char** argv) {
                         "Iterations ('10it') or wall-clock time ('30min', '1h') between checkpoints");
   train_cmd->add_option("--checkpoint-keep", ta.checkpoint_keep, "Newest checkpoints kept (default 2)")
       ->check(CLI::Range(1, 1000000));
-  train_cmd->add_option("--stop-at-iteration", ta.stop_at_iteration,
-                        "Checkpoint and stop after this iteration (to split a run by hand)")
+  train_cmd
+      ->add_option("--stop-at-iteration", ta.stop_at_iteration,
+                   "Checkpoint and stop after this iteration (to split a run by hand)")
       ->check(CLI::PositiveNumber);
   ScaleArgs sa;
   auto* scale_cmd = app.add_subcommand(

@@ -1,7 +1,9 @@
 """`plexus train` as users run it: trained weights and learning curves are byte-identical for 1, 2 and
 4 ranks times 1 and 2 threads; the result file holds the learning curve, validation, examples and
 initial and trained weights; Dale's law holds after training; plexus-plot draws the training figure;
-bad [train] and [task] sections are refused with exit code 2 and a located message."""
+bad [train] and [task] sections are refused with exit code 2 and a located message; a rule's own
+[train.<rule>] table overrides [train] for that rule only; restore_best tests and writes the weights of
+the best validation."""
 import os
 import subprocess
 
@@ -121,6 +123,12 @@ bad["reward_readout"] = (rbase.replace("size = 3", "size = 2"), "needs 3 readout
 bad["reward_key_without_mode"] = (base.replace("[train]\n", "[train]\ndiscount = 0.9\n"), "only with mode")
 bad["curriculum_too_long"] = (rbase.replace("[train]\n", "[train]\ncurriculum_iterations = 10\n"
                                             "curriculum_delay_start_ms = 500.0\n"), "must not exceed")
+# A rule's own table ([train.es_d_rtrl]) takes [train]'s keys but "rule", and must be a table.
+bad["rule_table_key"] = (base + "\n[train.es_d_rtrl]\nlambda_x = 0.9\n", "'train.es_d_rtrl.lambda_x'")
+bad["rule_table_rule"] = (base + "\n[train.d_rtrl]\nrule = \"eprop\"\n", "'train.d_rtrl.rule'")
+bad["rule_table_type"] = (base.replace("[train]\n", "[train]\neprop = 3\n"), "must be a table")
+bad["rule_table_range"] = (base.replace('rule = "eprop"', 'rule = "es_d_rtrl"') + "\n[train.es_d_rtrl]\nlambda = 1.0\n",
+                           "'train.es_d_rtrl.lambda'")
 for name, (text, needle) in bad.items():
     if text == base or text == rbase:
         c.check(False, f"{name}: the case changes the model")
@@ -131,4 +139,56 @@ for name, (text, needle) in bad.items():
     r = run(mpi_command(args, 2, "train", path, "-o", res), expect=2)
     c.check(needle in r.stderr, f"{name}: message names {needle}: {r.stderr.strip()[-200:]}")
     c.check(not os.path.exists(res) and not os.path.exists(res + ".partial"), f"{name}: nothing written")
+
+# The selected rule's table overrides [train]; the other rules' tables are ignored. Weights after two
+# iterations equal those of the same settings given directly in [train].
+short = ["--set", "train.iterations=2", "--set", "train.batch_size=4", "--set", "train.validation_trials=0",
+         "--set", "train.test_trials=0"]
+mouse = os.path.join(models, "tmaze_mouse100.toml")
+variants = {
+    "direct": ["--set", "train.rule=es_d_rtrl", "--set", "train.lambda=0.99", "--set", "train.learning_rate=0.01"],
+    "table": ["--set", "train.rule=es_d_rtrl", "--set", "train.es_d_rtrl.lambda=0.99",
+              "--set", "train.es_d_rtrl.learning_rate=0.01", "--set", "train.d_rtrl.learning_rate=0.5",
+              "--set", "train.eprop.lambda=0.5"],
+    "other_rule": ["--set", "train.rule=es_d_rtrl", "--set", "train.lambda=0.99",
+                   "--set", "train.d_rtrl.learning_rate=0.01"],
+}
+weights = {}
+for name, extra in variants.items():
+    res = os.path.join(args.work_dir, f"rule_table_{name}.h5")
+    r = run(mpi_command(args, 1, "train", mouse, "-o", res, *short, *extra))
+    weights[name] = digest(res)
+    if name == "table":
+        c.check("lambda, learning_rate from [train.es_d_rtrl]" in r.stderr,
+                f"the progress line names the rule's own settings: {r.stderr[:400]}")
+c.check(weights["table"] == weights["direct"], "[train.es_d_rtrl] settings act as if given in [train]")
+c.check(weights["other_rule"] != weights["direct"], "another rule's table does not apply (and the learning rate matters)")
+
+# restore_best: the written weights and the test are those of the best validation (iteration 16 of
+# 30 here, so not the last), equal to a run stopped there; a checkpoint chain keeps them.
+best_sets = ["--set", "train.batch_size=4", "--set", "train.validation_trials=16", "--set", "train.validation_every=2",
+             "--set", "train.test_trials=16", "--set", "train.learning_rate=0.02"]
+
+
+def tested(path):
+    with h5py.File(path, "r") as f:
+        return ([f[f"weights/{p}/values"][()].tobytes() for p in sorted(f["weights"])],
+                float(f["test"].attrs["accuracy"]), int(f["training"].attrs.get("restored_iteration", 0)))
+
+
+best = os.path.join(args.work_dir, "restore_best.h5")
+r = run(mpi_command(args, 2, "train", mouse, "-o", best, *best_sets, "--set", "train.iterations=30",
+                    "--set", "train.restore_best=true"))
+bw, bacc, bit = tested(best)
+c.check(0 < bit < 30, f"the best validation is not the last iteration (iteration {bit})")
+c.check(f"the weights of iteration {bit}" in r.stdout, "the summary says which weights were tested")
+stopped = os.path.join(args.work_dir, "restore_best_stopped.h5")
+run(mpi_command(args, 1, "train", mouse, "-o", stopped, *best_sets, "--set", f"train.iterations={bit}"))
+sw, sacc, _ = tested(stopped)
+c.check(bw == sw and bacc == sacc, f"restored weights and test accuracy ({bacc}) equal a run of {bit} iterations ({sacc})")
+chain, ck = os.path.join(args.work_dir, "restore_best_chain.h5"), os.path.join(args.work_dir, "ck_best")
+run(mpi_command(args, 1, "train", mouse, "-o", chain, "-q", *best_sets, "--set", "train.iterations=30",
+                "--set", "train.restore_best=true", "--checkpoint-dir", ck, "--stop-at-iteration", "20"))
+run(mpi_command(args, 2, "resume", ck, "-q"))
+c.check(tested(chain) == (bw, bacc, bit), "a checkpoint chain (1 -> 2 ranks) after the best iteration gives the same")
 c.finish()

@@ -25,13 +25,16 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <map>
 #include <numeric>
+#include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "plexus/core/error.hpp"
 #include "plexus/core/memory.hpp"
@@ -91,6 +94,15 @@ struct Trainer::Impl : checkpoint::Component {
   bool random_feedback = false;
   std::int64_t example_cells = 4;
   std::string rule_name = "eprop";
+  std::vector<std::string> rule_settings;  // keys taken from [train.<rule>]
+  // restore_best: the weights of the best validation so far (the earliest of equals), per plastic
+  // projection and block in the projection's own order (checkpointed in target order).
+  bool restore_best = false;
+  double best_accuracy = -1.0;
+  std::int64_t best_iteration = 0;
+  std::vector<std::vector<std::vector<synapse::Weight>>> best_weights;
+  void keep_best_weights();
+  void put_back_best_weights();
 
   // Per step and trial.
   std::size_t K = 0;
@@ -101,7 +113,7 @@ struct Trainer::Impl : checkpoint::Component {
   bool learning = false, reg_active = false;
   double loss_sum = 0.0;
   int label = -1;
-  std::vector<std::uint64_t> counts;  // spikes per gid over the training trials of the current batch
+  std::vector<std::uint64_t> counts;      // spikes per gid over the training trials of the current batch
   std::vector<std::uint8_t> trained_gid;  // 1 for the cells of trained (non-readout) populations
   std::uint64_t trained_cells = 0, trial_spikes = 0;
   std::uint64_t trials_in_batch = 0;
@@ -159,39 +171,84 @@ struct Trainer::Impl : checkpoint::Component {
   const model::ProjectionSpec& projection(const std::string& name) const;
 };
 
+namespace {
+
+// [train] with the selected rule's own table over it: [train.eprop], [train.d_rtrl] and
+// [train.es_d_rtrl] may hold any [train] key but "rule" and override it when that rule runs, so one
+// model file carries settings tuned for each rule and `--set train.rule=R` alone switches rules.
+struct RuleSettings {
+  model::Node top;
+  std::optional<model::Node> own;
+  std::string rule;
+
+  RuleSettings(const model::Node& train, const std::vector<std::string>& keys) : top(train) {
+    static constexpr std::array<std::string_view, 3> rules = {"eprop", "d_rtrl", "es_d_rtrl"};
+    std::vector<std::string> allowed = keys;
+    allowed.push_back("rule");
+    allowed.insert(allowed.end(), rules.begin(), rules.end());
+    top.allow_only(allowed);
+    rule = top.choice("rule", {"eprop", "d_rtrl", "es_d_rtrl"}, "eprop");
+    for (auto r : rules)
+      if (const auto t = top.find(r)) {
+        if (!t->is_table()) t->fail("must be a table of [train] settings for that rule");
+        t->allow_only(keys);
+      }
+    own = top.find(rule);
+  }
+  // The table that holds `key` for this rule: its own table if it sets the key, else [train].
+  const model::Node& in(std::string_view key) const { return own && own->has(key) ? *own : top; }
+
+  bool has(std::string_view k) const { return in(k).has(k); }
+  model::Node at(std::string_view k) const { return in(k).at(k); }
+  double number_or(std::string_view k, double def, Range r = Range::any()) const {
+    return in(k).number_or(k, def, r);
+  }
+  std::int64_t integer_or(std::string_view k, std::int64_t def, Range r = Range::any()) const {
+    return in(k).integer_or(k, def, r);
+  }
+  std::string choice(std::string_view k, std::initializer_list<std::string_view> c, std::string def) const {
+    return in(k).choice(k, c, def);
+  }
+  bool boolean_or(std::string_view k, bool def) const { return in(k).boolean_or(k, def); }
+  [[noreturn]] void fail(const std::string& m) const { top.fail(m); }
+};
+
+}  // namespace
+
 void Trainer::Impl::configure() {
-  const auto& tr = *net.train;
-  tr.allow_only({"rule",
-                 "lambda",
-                 "iterations",
-                 "batch_size",
-                 "optimizer",
-                 "learning_rate",
-                 "adam_beta1",
-                 "adam_beta2",
-                 "adam_epsilon",
-                 "learning_rate_decay",
-                 "learning_rate_decay_every",
-                 "feedback",
-                 "precision",
-                 "plastic",
-                 "reg_rate_hz",
-                 "reg_coefficient",
-                 "clip_grad_norm",
-                 "eligibility_filter",
-                 "validation_every",
-                 "validation_trials",
-                 "test_trials",
-                 "target_accuracy",
-                 "example_cells",
-                 "mode",
-                 "discount",
-                 "value_coefficient",
-                 "entropy_coefficient",
-                 "step_reward",
-                 "curriculum_delay_start_ms",
-                 "curriculum_iterations"});
-  rule_name = tr.choice("rule", {"eprop", "d_rtrl", "es_d_rtrl"}, "eprop");
+  static const std::vector<std::string> keys = {"lambda",
+                                                "iterations",
+                                                "batch_size",
+                                                "optimizer",
+                                                "learning_rate",
+                                                "adam_beta1",
+                                                "adam_beta2",
+                                                "adam_epsilon",
+                                                "learning_rate_decay",
+                                                "learning_rate_decay_every",
+                                                "feedback",
+                                                "precision",
+                                                "plastic",
+                                                "reg_rate_hz",
+                                                "reg_coefficient",
+                                                "clip_grad_norm",
+                                                "eligibility_filter",
+                                                "validation_every",
+                                                "validation_trials",
+                                                "test_trials",
+                                                "target_accuracy",
+                                                "example_cells",
+                                                "mode",
+                                                "discount",
+                                                "value_coefficient",
+                                                "entropy_coefficient",
+                                                "step_reward",
+                                                "curriculum_delay_start_ms",
+                                                "curriculum_iterations",
+                                                "restore_best"};
+  const RuleSettings tr(*net.train, keys);
+  rule_name = tr.rule;
+  if (tr.own) rule_settings = tr.own->keys();
   // ES-D-RTRL's smoothing factor (SPEC 4.2: 0.9 for evidence accumulation, 0.99 for DMS). Other
   // rules ignore it, so that a model file can carry it and switch rules with one --set.
   ctx.lambda = tr.number_or("lambda", 0.9, {0.0, 1.0, true, false});
@@ -218,6 +275,10 @@ void Trainer::Impl::configure() {
   test_trials = tr.integer_or("test_trials", 256, Range::closed(0, 1e9));
   target_accuracy = tr.number_or("target_accuracy", 2.0, Range::non_negative());
   example_cells = tr.integer_or("example_cells", 4, Range::closed(0, 1000));
+  // Early stopping's other half: test (and write) the weights of the best validation, not the last.
+  restore_best = tr.boolean_or("restore_best", false);
+  if (restore_best && (validation_every == 0 || validation_trials == 0))
+    tr.at("restore_best").fail("needs validation (validation_every > 0 and validation_trials > 0)");
   // Reward-based e-prop (SPEC 4.3): only the reward teaches; see docs/learning.md.
   reward_mode = tr.choice("mode", {"supervised", "reward"}, "supervised") == "reward";
   if (reward_mode && rule_name != "eprop")
@@ -366,11 +427,13 @@ void Trainer::Impl::configure() {
     const auto& m = *S->pops[static_cast<std::size_t>(t.population)].model;
     const auto& spec = net.populations[static_cast<std::size_t>(t.population)];
     if (rule_name == "eprop" && !m.learning_view()->eprop)
-      spec.node.at("model").fail(fmt::format("e-prop's traces cover lif and alif cells only; train '{}' cells with "
-                                             "rule = \"d_rtrl\" or \"es_d_rtrl\"",
-                                             spec.model));
+      spec.node.at("model").fail(
+          fmt::format("e-prop's traces cover lif and alif cells only; train '{}' cells with "
+                      "rule = \"d_rtrl\" or \"es_d_rtrl\"",
+                      spec.model));
     if (rule_name != "eprop" && m.jacobian_state().empty())
-      spec.node.at("model").fail(fmt::format("'{}' cells have no state Jacobian for {}", spec.model, rule_name));
+      spec.node.at("model").fail(
+          fmt::format("'{}' cells have no state Jacobian for {}", spec.model, rule_name));
   }
   rule = rule_name == "d_rtrl"      ? learning::make_d_rtrl(ctx)
          : rule_name == "es_d_rtrl" ? learning::make_es_d_rtrl(ctx)
@@ -660,6 +723,20 @@ void Trainer::Impl::save(checkpoint::Writer& w) const {
   w.real("train/last_accuracy", progress.last_accuracy);
   w.real("train/validation_accuracy", progress.validation_accuracy);
   w.integer("train/reached_target", progress.reached_target ? 1 : 0);
+  if (restore_best) {
+    w.real("train/best_accuracy", best_accuracy);
+    w.integer("train/best_iteration", best_iteration);
+    if (best_iteration > 0)
+      for (std::size_t i = 0; i < plastic.size(); ++i) {
+        const int pi = plastic[i];
+        const auto& proj = S->projs[static_cast<std::size_t>(pi)];
+        std::vector<double> values;
+        for (std::size_t b = 0; b < proj.blocks().size(); ++b)
+          for (auto k : proj.target_order(b)) values.push_back(static_cast<double>(best_weights[i][b][k]));
+        w.array("train/best_weight/" + net.projections[static_cast<std::size_t>(pi)].name,
+                S->synapse_slice(pi), std::span<const double>(values));
+      }
+  }
   if (file) {
     w.text("train/result_file", std::filesystem::absolute(file->final_path()).string());
     for (const auto& [path, rows] : file->lengths())
@@ -685,6 +762,22 @@ void Trainer::Impl::save(checkpoint::Writer& w) const {
   }
 }
 
+void Trainer::Impl::keep_best_weights() {
+  best_weights.resize(plastic.size());
+  for (std::size_t i = 0; i < plastic.size(); ++i) {
+    const auto& blocks = S->projs[static_cast<std::size_t>(plastic[i])].blocks();
+    best_weights[i].resize(blocks.size());
+    for (std::size_t b = 0; b < blocks.size(); ++b) best_weights[i][b] = blocks[b].weight;
+  }
+}
+
+void Trainer::Impl::put_back_best_weights() {
+  for (std::size_t i = 0; i < plastic.size(); ++i) {
+    auto& blocks = S->projs[static_cast<std::size_t>(plastic[i])].blocks();
+    for (std::size_t b = 0; b < blocks.size(); ++b) blocks[b].weight = best_weights[i][b];
+  }
+}
+
 void Trainer::Impl::load(const checkpoint::Reader& r) {
   done = r.integer("train/done");
   optimizer.steps = r.integer("train/optimizer_steps");
@@ -693,6 +786,25 @@ void Trainer::Impl::load(const checkpoint::Reader& r) {
   progress.last_accuracy = r.real("train/last_accuracy");
   progress.validation_accuracy = r.real("train/validation_accuracy");
   progress.reached_target = r.integer("train/reached_target") != 0;
+  if (restore_best) {
+    best_accuracy = r.real("train/best_accuracy");
+    best_iteration = r.integer("train/best_iteration");
+    if (best_iteration > 0) {
+      keep_best_weights();  // the shape; the values come from the checkpoint
+      for (std::size_t i = 0; i < plastic.size(); ++i) {
+        const int pi = plastic[i];
+        const auto& proj = S->projs[static_cast<std::size_t>(pi)];
+        const auto slice = S->synapse_slice(pi);
+        std::vector<double> values(slice.count);
+        r.array("train/best_weight/" + net.projections[static_cast<std::size_t>(pi)].name, slice,
+                std::span<double>(values));
+        std::size_t pos = 0;
+        for (std::size_t b = 0; b < proj.blocks().size(); ++b)
+          for (auto k : proj.target_order(b))
+            best_weights[i][b][k] = static_cast<synapse::Weight>(values[pos++]);
+      }
+    }
+  }
   const std::string prefix = "train/result/rows:";
   for (const auto& [k, v] : opt.resume->manifest().integers)
     if (k.rfind(prefix, 0) == 0) resume_lengths[k.substr(prefix.size())] = static_cast<std::uint64_t>(v);
@@ -716,7 +828,8 @@ void Trainer::Impl::load(const checkpoint::Reader& r) {
     std::vector<SynapseValue> ids;
     if (!S->part->replicated(net.projections[static_cast<std::size_t>(pi)].target) || comm.rank() == 0) {
       const auto& proj = S->projs[static_cast<std::size_t>(pi)];
-      const auto& ps = S->pops[static_cast<std::size_t>(net.projections[static_cast<std::size_t>(pi)].target)];
+      const auto& ps =
+          S->pops[static_cast<std::size_t>(net.projections[static_cast<std::size_t>(pi)].target)];
       for (std::size_t b = 0; b < proj.blocks().size(); ++b)
         proj.for_each_by_target(b, [&](Gid src, std::uint32_t j, synapse::Weight, std::uint16_t) {
           ids.push_back({src, ps.local.begin + j, 0.0});
@@ -724,7 +837,8 @@ void Trainer::Impl::load(const checkpoint::Reader& r) {
     }
     auto all = gather(std::move(ids));
     std::vector<double> initial(all.size());
-    r.array("train/initial_weight/" + name, checkpoint::Slice::whole(initial.size()), std::span<double>(initial));
+    r.array("train/initial_weight/" + name, checkpoint::Slice::whole(initial.size()),
+            std::span<double>(initial));
     for (std::size_t k = 0; k < all.size(); ++k) all[k].value = initial[k];
     initial_weights.push_back(std::move(all));
   }
@@ -889,7 +1003,8 @@ TrainSummary Trainer::run() {
   };
 
   if (!resumed)
-    for (int pi : I.plastic) I.initial_weights.push_back(weights(I.net.projections[static_cast<std::size_t>(pi)].name));
+    for (int pi : I.plastic)
+      I.initial_weights.push_back(weights(I.net.projections[static_cast<std::size_t>(pi)].name));
   std::vector<std::vector<std::vector<SynapseValue>>> snaps(I.plastic.size());
   for (std::size_t i = 0; i < I.plastic.size(); ++i) snaps[i].push_back(I.initial_weights[i]);
 
@@ -972,9 +1087,14 @@ TrainSummary Trainer::run() {
   if (!resumed) example("before");
   const auto plastic_synapses = I.comm.sum(learning_memory().synapses);
   if (root && I.opt.log && I.opt.progress)
-    *I.opt.log << fmt::format("[plexus] training: {} iterations x {} trials of {} steps, {} plastic synapses{}\n",
-                              I.iterations, I.batch, I.T, plastic_synapses,
-                              resumed ? fmt::format("; resumed after iteration {}", I.done) : std::string());
+    *I.opt.log << fmt::format(
+        "[plexus] training ({}{}): {} iterations x {} trials of {} steps, {} plastic synapses{}\n",
+        I.rule_name,
+        I.rule_settings.empty()
+            ? std::string()
+            : fmt::format("; {} from [train.{}]", fmt::join(I.rule_settings, ", "), I.rule_name),
+        I.iterations, I.batch, I.T, plastic_synapses,
+        resumed ? fmt::format("; resumed after iteration {}", I.done) : std::string());
   sum = I.progress;
   sum.resumed_from = resumed ? I.done : -1;
   auto last_checkpoint = Clock::now();
@@ -1013,6 +1133,11 @@ TrainSummary Trainer::run() {
       // curve are changes of the network, not of the trials drawn.
       const auto [acc, vloss] = validate(0, I.validation_trials, task::Stream::Validation);
       sum.validation_accuracy = acc;
+      if (I.restore_best && acc > I.best_accuracy) {
+        I.best_accuracy = acc;
+        I.best_iteration = it + 1;
+        I.keep_best_weights();
+      }
       append("/validation/iteration", static_cast<double>(it + 1));
       append("/validation/accuracy", acc);
       append("/validation/loss", vloss);
@@ -1025,14 +1150,16 @@ TrainSummary Trainer::run() {
     I.done = it + 1;
     I.progress = sum;
     if (root && I.opt.progress && I.opt.log) {
-      const double per = I.iter_seconds / static_cast<double>(it + 1 - std::max<std::int64_t>(sum.resumed_from, 0));
+      const double per =
+          I.iter_seconds / static_cast<double>(it + 1 - std::max<std::int64_t>(sum.resumed_from, 0));
       const std::string acc = I.reward_mode ? fmt::format("  success {:.3f}  reward {:.3f}  value {:.3f}",
                                                           sum.last_accuracy, reward / bn, value / bn)
                               : I.task->classification() ? fmt::format("  accuracy {:.3f}", sum.last_accuracy)
                                                          : std::string();
-      *I.opt.log << fmt::format("[plexus] iteration {}/{}  loss {:.4f}{}  rate {:.1f} Hz  |g| {:.3g}  {:.2f} s/it  ETA {}{}\n",
-                                it + 1, I.iterations, sum.last_loss, acc, rate / bn, I.grad_norm, secs,
-                                human_seconds(per * static_cast<double>(I.iterations - it - 1)), val);
+      *I.opt.log << fmt::format(
+          "[plexus] iteration {}/{}  loss {:.4f}{}  rate {:.1f} Hz  |g| {:.3g}  {:.2f} s/it  ETA {}{}\n",
+          it + 1, I.iterations, sum.last_loss, acc, rate / bn, I.grad_norm, secs,
+          human_seconds(per * static_cast<double>(I.iterations - it - 1)), val);
       if (sum.reached_target)
         *I.opt.log << fmt::format("[plexus] validation accuracy reached the target {:.3f}: stopping\n",
                                   I.target_accuracy);
@@ -1042,7 +1169,8 @@ TrainSummary Trainer::run() {
     // (any rank's), or at stop_at_iteration; the ranks agree on it. None after the last iteration.
     if (I.opt.checkpoint && it + 1 < I.iterations && !sum.reached_target) {
       const auto& c = *I.opt.checkpoint;
-      const bool wall_due = root && c.every_wall_seconds > 0 && since(last_checkpoint) >= c.every_wall_seconds;
+      const bool wall_due =
+          root && c.every_wall_seconds > 0 && since(last_checkpoint) >= c.every_wall_seconds;
       const auto votes =
           I.comm.allgather(static_cast<std::uint64_t>(checkpoint::stop_signal()) * 2 + (wall_due ? 1 : 0));
       int sig = 0;
@@ -1074,6 +1202,14 @@ TrainSummary Trainer::run() {
   sum.iterations = it;
   const auto ran = it - std::max<std::int64_t>(sum.resumed_from, 0);
   sum.seconds_per_iteration = ran ? I.iter_seconds / static_cast<double>(ran) : 0.0;
+  if (I.restore_best && I.best_iteration > 0) {
+    I.put_back_best_weights();
+    sum.restored_iteration = I.best_iteration;
+    if (root && I.opt.progress && I.opt.log)
+      *I.opt.log << fmt::format(
+          "[plexus] restored the weights of iteration {} (validation {:.3f}) for the test\n",
+          I.best_iteration, I.best_accuracy);
+  }
   example("after");
   if (I.test_trials > 0 && I.task->classification())
     sum.test_accuracy = validate(0, I.test_trials, task::Stream::Test).first;
@@ -1099,6 +1235,10 @@ TrainSummary Trainer::run() {
       f.attribute("/training", "iterations", static_cast<std::int64_t>(sum.iterations));
       f.attribute("/training", "seconds_per_iteration", sum.seconds_per_iteration);
       f.attribute("/training", "reached_target", static_cast<std::int64_t>(sum.reached_target));
+      if (sum.restored_iteration > 0) {
+        f.attribute("/training", "restored_iteration", sum.restored_iteration);
+        f.attribute("/training", "restored_validation_accuracy", I.best_accuracy);
+      }
       f.attribute("/training", "plastic_synapses", static_cast<std::int64_t>(sum.plastic_synapses));
       if (sum.test_accuracy >= 0) {
         f.create_group("/test");
@@ -1108,8 +1248,7 @@ TrainSummary Trainer::run() {
       f.attribute("/metadata", "wall_time_s", sum.wall_seconds);
       f.write_replicated<std::uint64_t>("/metadata/peak_rss_bytes", sum.peak_rss_bytes);
       f.write_replicated<std::uint64_t>("/metadata/learning_state_bytes", sum.learning_state_bytes);
-      f.write_replicated<std::uint64_t>("/metadata/learning_synapse_bytes",
-                                        sum.learning_synapse_bytes);
+      f.write_replicated<std::uint64_t>("/metadata/learning_synapse_bytes", sum.learning_synapse_bytes);
       f.write_replicated<std::uint64_t>("/metadata/learning_trace_bytes", sum.learning_trace_bytes);
       f.write_replicated<std::uint64_t>("/metadata/learning_neuron_bytes", sum.learning_neuron_bytes);
       f.write_replicated<std::uint64_t>("/metadata/learning_source_bytes", sum.learning_source_bytes);

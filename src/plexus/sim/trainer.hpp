@@ -58,6 +58,7 @@ struct TrainSummary {
   double test_accuracy = -1.0;        // -1: no test trials
   double seconds_per_iteration = 0.0;
   bool reached_target = false;
+  std::int64_t restored_iteration = 0;  // restore_best: the iteration whose weights were tested (0: the last)
   double wall_seconds = 0.0;
   std::uint64_t synapses = 0, plastic_synapses = 0;
   std::vector<std::uint64_t> learning_state_bytes;  // per rank (traces, gradients, moments)
@@ -67,7 +68,7 @@ struct TrainSummary {
   std::vector<std::uint64_t> learning_synapse_bytes, learning_trace_bytes, learning_neuron_bytes,
       learning_source_bytes;
   std::string rule;
-  std::vector<std::uint64_t> peak_rss_bytes;        // per rank
+  std::vector<std::uint64_t> peak_rss_bytes;  // per rank
   // Checkpoints: stopped early (on a signal, or at stop_at_iteration) after writing one.
   bool stopped = false;
   int stop_signal = 0;
