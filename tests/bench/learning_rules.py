@@ -2,7 +2,9 @@
 """e-prop, D-RTRL and ES-D-RTRL side by side on one model: seconds per iteration (median of
 repeats, training iterations only), learning-state bytes per rank split by kind (per synapse, of
 which eligibility traces, per neuron, per source), and the ratios of D-RTRL and ES-D-RTRL to
-e-prop measured in the same run. With --learn, each rule also trains with the model's own
+e-prop measured in the same run. A fourth timing trains the readout alone (e-prop on the
+projections into the readout population): the cost of simulating the network, so that each
+rule's own cost, its time above that, can be compared too. With --learn, each rule also trains with the model's own
 schedule (or --set overrides) and the test accuracy and iterations are reported. Prints a
 markdown table.
 
@@ -15,6 +17,7 @@ import re
 import statistics
 import subprocess
 import sys
+import tomllib
 
 import h5py
 
@@ -58,6 +61,13 @@ def train(args, rule, out, sets):
     return res
 
 
+def readout_projections(model):
+    with open(model, "rb") as f:
+        m = tomllib.load(f)
+    pops = m.get("populations", {})
+    return [n for n, p in m.get("projections", {}).items() if pops.get(p.get("target"), {}).get("model") == "readout"]
+
+
 def mib(b):
     return f"{b / 2**20:.2f} MiB"
 
@@ -81,13 +91,16 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     rules = args.rules.split(",")
     timing = {}
-    for rule in (rules if args.timing else []):
+    # In [train.eprop], so that it wins over a plastic list the model's own table may have.
+    readout_only = "train.eprop.plastic=[" + ",".join(f'"{n}"' for n in readout_projections(args.model)) + "]"
+    for rule in (rules + ["readout"] if args.timing else []):
         runs = []
         for k in range(args.repeats):
             out = os.path.join(args.work, f"{rule}_t{k}.h5")
-            runs.append(train(args, rule, out, [f"train.iterations={args.iterations}", f"train.batch_size={args.batch}",
-                                                "train.validation_trials=0", "train.test_trials=0",
-                                                "train.target_accuracy=2"]))
+            extra = [readout_only] if rule == "readout" else []
+            runs.append(train(args, "eprop" if rule == "readout" else rule, out,
+                              [f"train.iterations={args.iterations}", f"train.batch_size={args.batch}",
+                               "train.validation_trials=0", "train.test_trials=0", "train.target_accuracy=2"] + extra))
         med = statistics.median(r["s_per_it"] for r in runs)
         timing[rule] = dict(runs[0], s_per_it=med, all=[r["s_per_it"] for r in runs])
         print(f"{rule}: {med:.3f} s/it {timing[rule]['all']}", file=sys.stderr)
@@ -138,6 +151,16 @@ def table(args, rules, timing, base):
         print(f"| {rule} | {t['s_per_it']:.3f} | {rt} | {mib(t['state'])} | {mib(t['synapse'])} "
               f"({mib(t['trace'])}) | {t['neuron'] / 1024:.1f} KiB | {t['source'] / 1024:.1f} KiB | {rm} | "
               f"{t['trace'] / max(t['synapses'] / args.ranks, 1):.1f} | {mib(t['rss'])} |")
+    sim = timing.get("readout")
+    if sim:
+        print(f"\nReadout alone (the network's simulation and the readout's learning): {sim['s_per_it']:.3f} s per "
+              "iteration. Each rule's own cost, its time above that:\n")
+        print("| rule | s per iteration above the readout-only run | ÷ e-prop |")
+        print("| --- | --- | --- |")
+        eo = base["s_per_it"] - sim["s_per_it"] if base else None
+        for rule in rules:
+            o = timing[rule]["s_per_it"] - sim["s_per_it"]
+            print(f"| {rule} | {o:.3f} | {f'{o / eo:.2f}' if eo and eo > 0 else '-'} |")
 
 
 if __name__ == "__main__":

@@ -162,6 +162,17 @@ for name, extra in variants.items():
         c.check("lambda, learning_rate from [train.es_d_rtrl]" in r.stderr,
                 f"the progress line names the rule's own settings: {r.stderr[:400]}")
 c.check(weights["table"] == weights["direct"], "[train.es_d_rtrl] settings act as if given in [train]")
+# A --set of a [train] key wins over the file's rule table; a --set of the table's key over both.
+tabled = os.path.join(args.work_dir, "rule_table.toml")
+open(tabled, "w").write(base + "\n[train.es_d_rtrl]\niterations = 4\nbatch_size = 2\n")
+for extra, want in (([], 4), (["--set", "train.iterations=2"], 2),
+                    (["--set", "train.iterations=2", "--set", "train.es_d_rtrl.iterations=3"], 3)):
+    res = os.path.join(args.work_dir, "rule_table_precedence.h5")
+    run(mpi_command(args, 1, "train", tabled, "-o", res, "-q", "--set", "train.rule=es_d_rtrl",
+                    "--set", "train.validation_trials=0", "--set", "train.test_trials=0", *extra))
+    with h5py.File(res, "r") as f:
+        got = int(f["training"].attrs["iterations"])
+    c.check(got == want, f"precedence with {extra}: {got} iterations, expected {want}")
 c.check(weights["other_rule"] != weights["direct"], "another rule's table does not apply (and the learning rate matters)")
 
 # restore_best: the written weights and the test are those of the best validation (iteration 16 of

@@ -238,6 +238,10 @@ std::string Node::file() const {
   return f;
 }
 
+bool Node::from_override() const {
+  return val(value_).location().file_name().rfind(kOverridePrefix, 0) == 0;
+}
+
 int Node::line() const {
   const auto loc = val(value_).location();
   if (loc.file_name().rfind(kOverridePrefix, 0) == 0) return 0;

@@ -72,6 +72,7 @@ class Node {
   const std::string& path() const { return path_; }
   std::string file() const;
   int line() const;
+  bool from_override() const;  // set by a command-line override (--set), not by the file
 
   bool is_table() const;
   bool is_array() const;

@@ -176,6 +176,7 @@ namespace {
 // [train] with the selected rule's own table over it: [train.eprop], [train.d_rtrl] and
 // [train.es_d_rtrl] may hold any [train] key but "rule" and override it when that rule runs, so one
 // model file carries settings tuned for each rule and `--set train.rule=R` alone switches rules.
+// A --set of a [train] key still wins over the file's rule table (users shorten runs that way).
 struct RuleSettings {
   model::Node top;
   std::optional<model::Node> own;
@@ -195,8 +196,14 @@ struct RuleSettings {
       }
     own = top.find(rule);
   }
-  // The table that holds `key` for this rule: its own table if it sets the key, else [train].
-  const model::Node& in(std::string_view key) const { return own && own->has(key) ? *own : top; }
+  // The table `key` is read from. Command-line overrides win over the file, and within each the
+  // rule's own table wins over [train]: --set train.R.k, --set train.k, [train.R] k, [train] k.
+  const model::Node& in(std::string_view key) const {
+    const bool in_own = own && own->has(key), in_top = top.has(key);
+    if (in_own && own->at(key).from_override()) return *own;
+    if (in_top && top.at(key).from_override()) return top;
+    return in_own ? *own : top;
+  }
 
   bool has(std::string_view k) const { return in(k).has(k); }
   model::Node at(std::string_view k) const { return in(k).at(k); }
@@ -248,7 +255,9 @@ void Trainer::Impl::configure() {
                                                 "restore_best"};
   const RuleSettings tr(*net.train, keys);
   rule_name = tr.rule;
-  if (tr.own) rule_settings = tr.own->keys();
+  if (tr.own)
+    for (const auto& k : tr.own->keys())
+      if (&tr.in(k) == &*tr.own) rule_settings.push_back(k);
   // ES-D-RTRL's smoothing factor (SPEC 4.2: 0.9 for evidence accumulation, 0.99 for DMS). Other
   // rules ignore it, so that a model file can carry it and switch rules with one --set.
   ctx.lambda = tr.number_or("lambda", 0.9, {0.0, 1.0, true, false});
