@@ -124,10 +124,12 @@ bad["reward_key_without_mode"] = (base.replace("[train]\n", "[train]\ndiscount =
 bad["curriculum_too_long"] = (rbase.replace("[train]\n", "[train]\ncurriculum_iterations = 10\n"
                                             "curriculum_delay_start_ms = 500.0\n"), "must not exceed")
 # A rule's own table ([train.es_d_rtrl]) takes [train]'s keys but "rule", and must be a table.
-bad["rule_table_key"] = (base + "\n[train.es_d_rtrl]\nlambda_x = 0.9\n", "'train.es_d_rtrl.lambda_x'")
+es_table = "[train.es_d_rtrl]\n"  # the model has one (lambda)
+bad["rule_table_key"] = (base.replace(es_table, es_table + "lambda_x = 0.9\n"), "'train.es_d_rtrl.lambda_x'")
 bad["rule_table_rule"] = (base + "\n[train.d_rtrl]\nrule = \"eprop\"\n", "'train.d_rtrl.rule'")
 bad["rule_table_type"] = (base.replace("[train]\n", "[train]\neprop = 3\n"), "must be a table")
-bad["rule_table_range"] = (base.replace('rule = "eprop"', 'rule = "es_d_rtrl"') + "\n[train.es_d_rtrl]\nlambda = 1.0\n",
+bad["rule_table_range"] = (base.replace('rule = "eprop"', 'rule = "es_d_rtrl"').replace(es_table + "lambda = 0.998",
+                                                                                   es_table + "lambda = 1.0"),
                            "'train.es_d_rtrl.lambda'")
 for name, (text, needle) in bad.items():
     if text == base or text == rbase:
@@ -164,7 +166,7 @@ for name, extra in variants.items():
 c.check(weights["table"] == weights["direct"], "[train.es_d_rtrl] settings act as if given in [train]")
 # A --set of a [train] key wins over the file's rule table; a --set of the table's key over both.
 tabled = os.path.join(args.work_dir, "rule_table.toml")
-open(tabled, "w").write(base + "\n[train.es_d_rtrl]\niterations = 4\nbatch_size = 2\n")
+open(tabled, "w").write(base.replace(es_table, es_table + "iterations = 4\nbatch_size = 2\n"))
 for extra, want in (([], 4), (["--set", "train.iterations=2"], 2),
                     (["--set", "train.iterations=2", "--set", "train.es_d_rtrl.iterations=3"], 3)):
     res = os.path.join(args.work_dir, "rule_table_precedence.h5")
@@ -202,4 +204,24 @@ run(mpi_command(args, 1, "train", mouse, "-o", chain, "-q", *best_sets, "--set",
                 "--set", "train.restore_best=true", "--checkpoint-dir", ck, "--stop-at-iteration", "20"))
 run(mpi_command(args, 2, "resume", ck, "-q"))
 c.check(tested(chain) == (bw, bacc, bit), "a checkpoint chain (1 -> 2 ranks) after the best iteration gives the same")
+
+# learning_rate_scale: one projection's step is scaled, the others' are not. After one update the
+# change of in_rec is half that of the unscaled run (Adam: the step is proportional to the rate),
+# and rec_rec and rec_out change as they do without the scale.
+one = ["--set", "train.iterations=1", "--set", "train.batch_size=4", "--set", "train.validation_trials=0",
+       "--set", "train.test_trials=0"]
+changes = {}
+for name, extra in (("plain", []), ("scaled", ["--set", "train.learning_rate_scale={ in_rec = 0.5 }"])):
+    res = os.path.join(args.work_dir, f"lr_scale_{name}.h5")
+    run(mpi_command(args, 2, "train", mouse, "-o", res, "-q", *one, *extra))
+    with h5py.File(res, "r") as f:
+        changes[name] = {p: f[f"weights/{p}/values"][1] - f[f"weights/{p}/values"][0] for p in f["weights"]}
+d_plain, d_scaled = changes["plain"]["in_rec"], changes["scaled"]["in_rec"]
+c.check(np.abs(d_plain).max() > 0, "in_rec changed")
+c.check(np.allclose(d_scaled, 0.5 * d_plain, rtol=1e-3, atol=1e-6),
+        f"in_rec moves half as far (max deviation {np.abs(d_scaled - 0.5 * d_plain).max():.2e})")
+for p in ("rec_rec", "rec_out"):
+    c.check(np.array_equal(changes["scaled"][p], changes["plain"][p]), f"{p} is not scaled")
+r = run(mpi_command(args, 1, "train", mouse, "-q", *one, "--set", "train.learning_rate_scale={ nope = 2 }"), expect=2)
+c.check("'nope' is not a plastic projection" in r.stderr, "an unknown projection in learning_rate_scale is refused")
 c.finish()

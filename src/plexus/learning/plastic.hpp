@@ -171,8 +171,10 @@ template <class P>
 void apply_all(std::vector<P>& projs, const Optimizer::Step& step, double scale) {
   for (auto& p : projs) {
     auto& blocks = p.info.synapses->blocks();
+    Optimizer::Step own = step;
+    own.lr *= p.info.lr_scale;
     for (std::size_t bi = 0; bi < p.blocks.size(); ++bi)
-      p.blocks[bi].apply(blocks[bi], step, scale, p.info.sign);
+      p.blocks[bi].apply(blocks[bi], own, scale, p.info.sign);
   }
 }
 

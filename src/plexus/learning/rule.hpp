@@ -39,6 +39,7 @@ struct Plastic {
   Gid source_first_gid = 0, source_size = 0;
   Step delay = 0;  // one delay for all synapses (one presynaptic trace per source)
   SignRule sign = SignRule::Any;
+  double lr_scale = 1.0;  // this projection's learning rate relative to the optimiser's
 };
 
 struct Context {

@@ -252,7 +252,8 @@ void Trainer::Impl::configure() {
                                                 "step_reward",
                                                 "curriculum_delay_start_ms",
                                                 "curriculum_iterations",
-                                                "restore_best"};
+                                                "restore_best",
+                                                "learning_rate_scale"};
   const RuleSettings tr(*net.train, keys);
   rule_name = tr.rule;
   if (tr.own)
@@ -415,6 +416,19 @@ void Trainer::Impl::configure() {
              : src.dale == model::Dale::Inhibitory ? learning::SignRule::NonPositive
                                                    : learning::SignRule::Any;
     ctx.plastic.push_back(p);
+  }
+  // Per-projection learning rates, { projection = factor }: a readout with a very large in-degree
+  // (a scaled cortex) needs smaller steps than the network's synapses under one Adam rate.
+  if (tr.has("learning_rate_scale")) {
+    const auto node = tr.at("learning_rate_scale");
+    if (!node.is_table()) node.fail("must be a table { projection = factor }");
+    for (const auto& name : node.keys()) {
+      auto it = std::find_if(ctx.plastic.begin(), ctx.plastic.end(), [&](const learning::Plastic& p) {
+        return net.projections[static_cast<std::size_t>(p.projection)].name == name;
+      });
+      if (it == ctx.plastic.end()) node.at(name).fail(fmt::format("'{}' is not a plastic projection", name));
+      it->lr_scale = node.number(name, Range::positive());
+    }
   }
   feedback.resize(ctx.targets.size());
   reg.resize(ctx.targets.size());
