@@ -13,16 +13,20 @@
 //                         contribution e_ji = s_j . eps_ji, filtered like the readout
 //                         ebar_ji = kappa ebar_ji + (1 - kappa) e_ji, and g_ji += L_j ebar_ji + R_j e_ji;
 //              ES-D-RTRL  per neuron ef_j = lambda D_j ef_j + (1 - lambda) f_j, q_j = s_j . ef_j / c^t
-//                         with c^t = 1 - lambda^(t+1), its filtered qbar_j, and where
-//                         w_j = L_j qbar_j + R_j q_j is non-zero, g_ji += ex_i w_j over the row.
+//                         with c^t = 1 - lambda^(t+1), its filtered qbar_j, and the row signal
+//                         w_j = L_j qbar_j + R_j q_j; the gradient is g_ji += sum_t ex_i^t w_j^t.
+//                         That sum is added every 32 steps (and at the trial's end) from per-neuron
+//                         and per-source values, exactly (finish_chunk): one multiply-add per synapse
+//                         and one add per spike arrival, not one multiply-add per synapse and step.
 // L is the learning signal of losses on the leaky readout (which depend on the cell's spikes of
 // earlier steps too, through the readout's decay: hence the filter, as in e-prop); R that of losses
 // on the spikes themselves (rate regularisation). With kappa = 0 both reduce to SPEC 4.2's
 // g += l . eps. For ES-D-RTRL the filter acts on the per-neuron factor only (qbar), which is the
 // rank-one approximation applied once more; it keeps the rule O(neurons + sources) in trace memory.
-// Per-step work: D-RTRL O(synapses S^2) at every step; ES-D-RTRL O(neurons S^2 + sources) plus one
-// multiply-add per synapse of the rows whose signal is non-zero (inside the loss window, or with
-// rate regularisation where the pseudo-derivative is non-zero).
+// Per-step work: D-RTRL O(synapses S^2) at every step; ES-D-RTRL O(neurons S^2 + sources), and per
+// chunk of 32 steps one multiply-add per synapse of the rows whose signal was non-zero in it (the
+// loss window; with rate regularisation, wherever the pseudo-derivative is non-zero) plus one add
+// per arrival on them.
 // Every rank forms the same values for the same synapses from the same gid-ordered spikes, and
 // gradients are sums over time in step order: the results do not depend on the partition.
 #include <algorithm>
@@ -88,6 +92,10 @@ struct RtrlProj : PlasticSynapses<Real> {
   std::vector<Real> trace;
   std::vector<std::uint32_t> set;
   std::vector<std::vector<Real>> eps;  // D-RTRL: S values per synapse, per thread block
+  // ES-D-RTRL's deferred accumulation (below): ex_i before the chunk's first step, and the chunk's
+  // arrivals (step in the chunk, source), then grouped by source (astart, asteps).
+  std::vector<Real> trace0;
+  std::vector<std::uint32_t> arr_step, arr_src, astart, asteps;
 };
 
 template <class Real>
@@ -116,6 +124,8 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
         tg.ef.assign(n * tg.S, 0.0);
         tg.q.assign(n, 0.0);
         tg.qbar.assign(n, 0.0);
+        tg.buf.assign(kChunk * n, 0.0);
+        tg.active.assign(n, 0);
       }
     }
     for (const auto& pl : c.plastic) {
@@ -130,6 +140,10 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
         if (!es_ && !p.readout) p.eps.emplace_back(p.blocks.back().synapses() * S, Real(0));
       }
       p.trace.assign(pl.source_size, Real(0));
+      if (es_ && !p.readout) {
+        p.trace0.assign(pl.source_size, Real(0));
+        p.astart.assign(pl.source_size + 1, 0);
+      }
       max_delay = std::max<std::size_t>(max_delay, static_cast<std::size_t>(pl.delay));
       projs_.push_back(std::move(p));
     }
@@ -140,7 +154,9 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
     for (auto& tg : targets_) {
       std::fill(tg.ef.begin(), tg.ef.end(), 0.0);
       std::fill(tg.qbar.begin(), tg.qbar.end(), 0.0);
+      std::fill(tg.active.begin(), tg.active.end(), 0);
     }
+    last_step_ = -1;
     for (auto& p : projs_) {
       std::fill(p.trace.begin(), p.trace.end(), Real(0));
       p.set.clear();
@@ -153,6 +169,7 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
 
   void serial(Step t, std::span<const Gid> spikes) override {
     history_.record(t, spikes);
+    last_step_ = t;
     lambda_power_ *= lambda_;
     bias_ = 1.0 - lambda_power_;  // c^t = 1 - lambda^(t+1)
     for (auto& p : projs_) {
@@ -165,9 +182,20 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
         for (auto& x : p.trace) x = flush(x * k);
         arrive([&](std::size_t i) { tr[i] += gain; });
       } else if (es_) {
+        const auto u = static_cast<std::uint32_t>(t % kChunk);
+        if (u == 0) {  // a chunk begins: keep ex_i as it was before this step
+          p.trace0.assign(p.trace.begin(), p.trace.end());
+          p.arr_step.clear();
+          p.arr_src.clear();
+        }
         const Real l = static_cast<Real>(lambda_);
         for (auto& x : p.trace) x = flush(x * l);
-        arrive([&](std::size_t i) { tr[i] += Real(1); });
+        arrive([&](std::size_t i) {
+          tr[i] += Real(1);
+          p.arr_step.push_back(u);
+          p.arr_src.push_back(static_cast<std::uint32_t>(i));
+        });
+        if (u == kChunk - 1) group_arrivals(p);
       } else {  // this step's arrivals only: clear the last step's
         for (auto i : p.set) tr[i] = Real(0);
         p.set.clear();
@@ -179,7 +207,7 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
     }
   }
 
-  void parallel(Step, int th, const Signals& sig) override {
+  void parallel(Step t, int th, const Signals& sig) override {
     const auto thread = static_cast<std::size_t>(th);
     for (std::size_t i = 0; i < targets_.size(); ++i) {
       if (c_.targets[i].readout) continue;
@@ -190,6 +218,22 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
           .jacobian(range.begin, range.end, tg.D.data() + range.begin * S * S, tg.f.data() + range.begin * S,
                     tg.s.data() + range.begin * S);
       if (es_) smooth(tg, range);
+    }
+    if (es_) {
+      const auto u = static_cast<std::size_t>(t % kChunk);
+      for (std::size_t i = 0; i < targets_.size(); ++i) {
+        if (c_.targets[i].readout) continue;
+        auto& tg = targets_[i];
+        const auto& range = c_.targets[i].blocks[thread];
+        const double* L = sig.L_active ? (*sig.L)[i].data() : nullptr;
+        const double* R = sig.R_active ? (*sig.R)[i].data() : nullptr;
+        double* w = tg.buf.data() + u * tg.q.size();
+        for (Gid j = range.begin; j < range.end; ++j) {
+          w[j] = (L ? L[j] * tg.qbar[j] : 0.0) + (R ? R[j] * tg.q[j] : 0.0);
+          if (w[j] != 0.0) tg.active[j] = 1;
+        }
+      }
+      if (u == kChunk - 1) finish_chunk(thread, kChunk);
     }
     for (auto& p : projs_) {
       auto& blk = p.blocks[thread];
@@ -206,20 +250,10 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
         }
         continue;
       }
+      if (es_) continue;  // accumulated per chunk (finish_chunk)
       const auto& tg = targets_[ti];
       const double* L = sig.L_active ? (*sig.L)[ti].data() : nullptr;
       const double* R = sig.R_active ? (*sig.R)[ti].data() : nullptr;
-      if (es_) {
-        for (std::size_t r = 0; r < rows; ++r) {
-          const std::size_t j = range.begin + r;
-          const double w = (L ? L[j] * tg.qbar[j] : 0.0) + (R ? R[j] * tg.q[j] : 0.0);
-          if (w == 0.0) continue;
-          const std::uint32_t a = blk.row[r];
-          // g_ji += ex_i w_j: the same row kernel as the readout's exact gradient.
-          readout_row<Real>(w, blk.row[r + 1] - a, blk.src.data() + a, p.trace.data(), blk.g.data() + a);
-        }
-        continue;
-      }
       auto& eps = p.eps[thread];
       const std::size_t S = tg.S;
       for (std::size_t r = 0; r < rows; ++r) {
@@ -248,6 +282,18 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
     }
   }
 
+  // The last, partial chunk of a trial (serially, every thread block in turn).
+  void end_trial() override {
+    if (!es_ || last_step_ < 0) return;
+    const auto len = static_cast<std::size_t>(last_step_ % kChunk) + 1;
+    if (len == kChunk) return;  // flushed at its last step
+    for (auto& p : projs_)
+      if (!p.readout) group_arrivals(p);
+    std::size_t blocks = 0;
+    for (const auto& t : c_.targets) blocks = std::max(blocks, t.blocks.size());
+    for (std::size_t th = 0; th < blocks; ++th) finish_chunk(th, len);
+  }
+
   MemoryUse memory(bool replicated) const override {
     MemoryUse m;
     count_blocks(projs_, replicated, m);
@@ -257,13 +303,17 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
         m.per_synapse += e.capacity() * sizeof(Real);
         m.per_synapse_traces += e.capacity() * sizeof(Real);
       }
-      m.per_source += p.trace.capacity() * sizeof(Real) + p.set.capacity() * sizeof(std::uint32_t);
+      m.per_source += (p.trace.capacity() + p.trace0.capacity()) * sizeof(Real) +
+                      (p.set.capacity() + p.astart.capacity() + p.arr_step.capacity() + p.arr_src.capacity() +
+                       p.asteps.capacity()) *
+                          sizeof(std::uint32_t);
     }
     // The Jacobian buffers are rewritten every step; counted with the per-neuron state.
     for (const auto& t : targets_)
       m.per_neuron += (t.D.capacity() + t.f.capacity() + t.s.capacity() + t.ef.capacity() + t.q.capacity() +
-                       t.qbar.capacity()) *
-                      sizeof(double);
+                       t.qbar.capacity() + t.buf.capacity()) *
+                          sizeof(double) +
+                      t.active.capacity();
     return m;
   }
 
@@ -273,7 +323,72 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
     std::vector<double> D, f, s;  // this step's Jacobian, input sensitivity, spike sensitivity
     std::vector<double> ef;       // ES-D-RTRL: smoothed postsynaptic trace (S per neuron)
     std::vector<double> q, qbar;  // ES-D-RTRL: s . ef / c^t and its filtered value
+    // ES-D-RTRL: w_j^t of the chunk's steps (step-major, kChunk x neurons), turned into B_j(u) by
+    // finish_chunk; active: w_j was non-zero at some step of the chunk.
+    std::vector<double> buf;
+    std::vector<std::uint8_t> active;
   };
+
+  // Groups the chunk's arrivals by source (a counting sort; steps stay in order per source).
+  static void group_arrivals(Proj& p) {
+    std::fill(p.astart.begin(), p.astart.end(), 0u);
+    for (auto i : p.arr_src) ++p.astart[i + 1];
+    for (std::size_t i = 1; i < p.astart.size(); ++i) p.astart[i] += p.astart[i - 1];
+    p.asteps.resize(p.arr_src.size());
+    std::vector<std::uint32_t> cur(p.astart.begin(), p.astart.end() - 1);
+    for (std::size_t a = 0; a < p.arr_src.size(); ++a) p.asteps[cur[p.arr_src[a]]++] = p.arr_step[a];
+  }
+
+  // The chunk's contribution sum_t ex_i^t w_j^t for the rows of one thread block, exactly, from
+  // per-neuron and per-source quantities. With t0 the chunk's first step and ex0_i = ex_i^(t0-1),
+  //   ex_i^t = lambda^(t-t0+1) ex0_i + sum_{s=t0..t} lambda^(t-s) x_i^s, so
+  //   sum_t ex_i^t w_j^t = lambda B_j(t0) ex0_i + sum_{arrivals s of i} B_j(s),
+  //   B_j(s) = sum_{t>=s} lambda^(t-s) w_j^t  (backwards: B(s) = w(s) + lambda B(s+1)).
+  // One multiply-add per synapse and one add per arrival, instead of one multiply-add per synapse
+  // and step; rows whose w_j was zero throughout are skipped.
+  void finish_chunk(std::size_t thread, std::size_t len) {
+    const double lam = lambda_;
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      if (c_.targets[i].readout || thread >= c_.targets[i].blocks.size()) continue;
+      auto& tg = targets_[i];
+      const std::size_t n = tg.q.size();
+      const auto& range = c_.targets[i].blocks[thread];
+      for (Gid j = range.begin; j < range.end; ++j) {
+        if (!tg.active[j]) continue;
+        double b = 0.0;
+        for (std::size_t u = len; u-- > 0;) {
+          b = tg.buf[u * n + j] + lam * b;
+          tg.buf[u * n + j] = b;
+        }
+      }
+    }
+    for (auto& p : projs_) {
+      if (p.readout || thread >= p.blocks.size()) continue;
+      auto& blk = p.blocks[thread];
+      const auto ti = static_cast<std::size_t>(p.info.target);
+      const auto& tg = targets_[ti];
+      const std::size_t n = tg.q.size();
+      const auto& range = c_.targets[ti].blocks[thread];
+      const std::size_t rows = blk.row.size() - 1;
+      for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t j = range.begin + r;
+        if (!tg.active[j]) continue;
+        const double* B = tg.buf.data() + j;  // B[u * n]
+        const double head = lam * B[0];
+        for (std::uint32_t k = blk.row[r]; k < blk.row[r + 1]; ++k) {
+          const std::uint32_t src = blk.src[k];
+          double v = head * static_cast<double>(p.trace0[src]);
+          for (std::uint32_t a = p.astart[src]; a < p.astart[src + 1]; ++a) v += B[p.asteps[a] * n];
+          blk.g[k] += static_cast<Real>(v);
+        }
+      }
+    }
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+      if (c_.targets[i].readout || thread >= c_.targets[i].blocks.size()) continue;
+      const auto& range = c_.targets[i].blocks[thread];
+      std::fill(targets_[i].active.begin() + range.begin, targets_[i].active.begin() + range.end, 0);
+    }
+  }
   // ES-D-RTRL's per-neuron factors for the rows of one thread block.
   void smooth(TargetState& tg, const partition::IdRange& range) const {
     const std::size_t S = tg.S;
@@ -303,6 +418,8 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
   bool es_;
   double lambda_;
   double lambda_power_ = 1.0, bias_ = 1.0;
+  Step last_step_ = -1;                      // the last step seen by serial() in this trial
+  static constexpr std::size_t kChunk = 32;  // steps per deferred accumulation (ES-D-RTRL)
   std::vector<TargetState> targets_;
   SpikeHistory history_;
 };

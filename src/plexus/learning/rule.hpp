@@ -106,6 +106,9 @@ class Rule {
   virtual void serial(Step t, std::span<const Gid> spikes) = 0;
   // Every thread, on its own block of target neurons, after serial().
   virtual void parallel(Step t, int thread, const Signals& s) = 0;
+  // Master thread, after the last step of a learning trial: what a rule defers (ES-D-RTRL adds
+  // its gradient in chunks of steps) is added now.
+  virtual void end_trial() {}
   // Squared gradients: of each target neuron's incoming synapses into per_gid[gid]; of the
   // (replicated) readout synapses into `replicated`.
   virtual void square_sums(std::vector<double>& per_gid, double& replicated) const = 0;

@@ -286,9 +286,9 @@ void Trainer::Impl::configure() {
   target_accuracy = tr.number_or("target_accuracy", 2.0, Range::non_negative());
   example_cells = tr.integer_or("example_cells", 4, Range::closed(0, 1000));
   // Early stopping's other half: test (and write) the weights of the best validation, not the last.
+  // Without validation there is nothing to choose from, and the last weights are tested as usual
+  // (so that a short run with validation_trials = 0 needs no second override).
   restore_best = tr.boolean_or("restore_best", false);
-  if (restore_best && (validation_every == 0 || validation_trials == 0))
-    tr.at("restore_best").fail("needs validation (validation_every > 0 and validation_trials > 0)");
   // Reward-based e-prop (SPEC 4.3): only the reward teaches; see docs/learning.md.
   reward_mode = tr.choice("mode", {"supervised", "reward"}, "supervised") == "reward";
   if (reward_mode && rule_name != "eprop")
@@ -654,6 +654,7 @@ TrialResult Trainer::Impl::run_trial(task::Stream stream, std::uint64_t index, b
     v_prev = r_prev = value_sum = return_sum = logp = 0.0;
   }
   S->step_range(T);
+  if (learn) rule->end_trial();
 
   TrialResult r;
   r.loss = loss_sum / static_cast<double>(T - window_begin);  // window mean of the per-step loss
