@@ -329,14 +329,16 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
     std::vector<std::uint8_t> active;
   };
 
-  // Groups the chunk's arrivals by source (a counting sort; steps stay in order per source).
+  // Groups the chunk's arrivals by source (a counting sort; steps stay in order per source). astart
+  // serves as the placing cursor and is shifted back afterwards, so nothing is allocated.
   static void group_arrivals(Proj& p) {
     std::fill(p.astart.begin(), p.astart.end(), 0u);
     for (auto i : p.arr_src) ++p.astart[i + 1];
     for (std::size_t i = 1; i < p.astart.size(); ++i) p.astart[i] += p.astart[i - 1];
     p.asteps.resize(p.arr_src.size());
-    std::vector<std::uint32_t> cur(p.astart.begin(), p.astart.end() - 1);
-    for (std::size_t a = 0; a < p.arr_src.size(); ++a) p.asteps[cur[p.arr_src[a]]++] = p.arr_step[a];
+    for (std::size_t a = 0; a < p.arr_src.size(); ++a) p.asteps[p.astart[p.arr_src[a]]++] = p.arr_step[a];
+    for (std::size_t i = p.astart.size() - 1; i > 0; --i) p.astart[i] = p.astart[i - 1];
+    p.astart[0] = 0;
   }
 
   // The chunk's contribution sum_t ex_i^t w_j^t for the rows of one thread block, exactly, from

@@ -93,13 +93,7 @@ void Simulation::Impl::save_state(checkpoint::Writer& w) {
   }
 
   for (std::size_t pi = 0; pi < projs.size(); ++pi) {
-    const auto& proj = projs[pi];
-    std::vector<float> weights;
-    weights.reserve(proj.count());
-    for (std::size_t b = 0; b < proj.blocks().size(); ++b) {
-      const auto& blk = proj.blocks()[b];
-      for (auto k : proj.target_order(b)) weights.push_back(blk.weight[k]);
-    }
+    const auto weights = projs[pi].weights_by_target();
     w.array("sim/synapses/" + net.projections[pi].name + "/weight", synapse_slice(static_cast<int>(pi)),
             std::span<const float>(weights));
   }
@@ -147,15 +141,10 @@ void Simulation::Impl::load_state(const checkpoint::Reader& r) {
   }
 
   for (std::size_t pi = 0; pi < projs.size(); ++pi) {
-    auto& proj = projs[pi];
-    std::vector<float> weights(proj.count());
+    std::vector<float> weights(projs[pi].count());
     r.array("sim/synapses/" + net.projections[pi].name + "/weight", synapse_slice(static_cast<int>(pi)),
             std::span<float>(weights));
-    std::size_t pos = 0;
-    for (std::size_t b = 0; b < proj.blocks().size(); ++b) {
-      auto& blk = proj.blocks()[b];
-      for (auto k : proj.target_order(b)) blk.weight[k] = weights[pos++];
-    }
+    projs[pi].set_weights_by_target(weights);
   }
   // External currents hold the sum of the current steps active at t.
   if (!currents.empty())

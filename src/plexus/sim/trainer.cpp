@@ -96,11 +96,11 @@ struct Trainer::Impl : checkpoint::Component {
   std::string rule_name = "eprop";
   std::vector<std::string> rule_settings;  // keys taken from [train.<rule>]
   // restore_best: the weights of the best validation so far (the earliest of equals), per plastic
-  // projection and block in the projection's own order (checkpointed in target order).
+  // projection in target order (as checkpoints keep them).
   bool restore_best = false;
   double best_accuracy = -1.0;
   std::int64_t best_iteration = 0;
-  std::vector<std::vector<std::vector<synapse::Weight>>> best_weights;
+  std::vector<std::vector<synapse::Weight>> best_weights;
   void keep_best_weights();
   void put_back_best_weights();
 
@@ -751,15 +751,9 @@ void Trainer::Impl::save(checkpoint::Writer& w) const {
     w.real("train/best_accuracy", best_accuracy);
     w.integer("train/best_iteration", best_iteration);
     if (best_iteration > 0)
-      for (std::size_t i = 0; i < plastic.size(); ++i) {
-        const int pi = plastic[i];
-        const auto& proj = S->projs[static_cast<std::size_t>(pi)];
-        std::vector<double> values;
-        for (std::size_t b = 0; b < proj.blocks().size(); ++b)
-          for (auto k : proj.target_order(b)) values.push_back(static_cast<double>(best_weights[i][b][k]));
-        w.array("train/best_weight/" + net.projections[static_cast<std::size_t>(pi)].name,
-                S->synapse_slice(pi), std::span<const double>(values));
-      }
+      for (std::size_t i = 0; i < plastic.size(); ++i)
+        w.array("train/best_weight/" + net.projections[static_cast<std::size_t>(plastic[i])].name,
+                S->synapse_slice(plastic[i]), std::span<const synapse::Weight>(best_weights[i]));
   }
   if (file) {
     w.text("train/result_file", std::filesystem::absolute(file->final_path()).string());
@@ -788,18 +782,13 @@ void Trainer::Impl::save(checkpoint::Writer& w) const {
 
 void Trainer::Impl::keep_best_weights() {
   best_weights.resize(plastic.size());
-  for (std::size_t i = 0; i < plastic.size(); ++i) {
-    const auto& blocks = S->projs[static_cast<std::size_t>(plastic[i])].blocks();
-    best_weights[i].resize(blocks.size());
-    for (std::size_t b = 0; b < blocks.size(); ++b) best_weights[i][b] = blocks[b].weight;
-  }
+  for (std::size_t i = 0; i < plastic.size(); ++i)
+    best_weights[i] = S->projs[static_cast<std::size_t>(plastic[i])].weights_by_target();
 }
 
 void Trainer::Impl::put_back_best_weights() {
-  for (std::size_t i = 0; i < plastic.size(); ++i) {
-    auto& blocks = S->projs[static_cast<std::size_t>(plastic[i])].blocks();
-    for (std::size_t b = 0; b < blocks.size(); ++b) blocks[b].weight = best_weights[i][b];
-  }
+  for (std::size_t i = 0; i < plastic.size(); ++i)
+    S->projs[static_cast<std::size_t>(plastic[i])].set_weights_by_target(best_weights[i]);
 }
 
 void Trainer::Impl::load(const checkpoint::Reader& r) {
@@ -813,21 +802,14 @@ void Trainer::Impl::load(const checkpoint::Reader& r) {
   if (restore_best) {
     best_accuracy = r.real("train/best_accuracy");
     best_iteration = r.integer("train/best_iteration");
-    if (best_iteration > 0) {
-      keep_best_weights();  // the shape; the values come from the checkpoint
+    best_weights.assign(plastic.size(), {});
+    if (best_iteration > 0)
       for (std::size_t i = 0; i < plastic.size(); ++i) {
-        const int pi = plastic[i];
-        const auto& proj = S->projs[static_cast<std::size_t>(pi)];
-        const auto slice = S->synapse_slice(pi);
-        std::vector<double> values(slice.count);
-        r.array("train/best_weight/" + net.projections[static_cast<std::size_t>(pi)].name, slice,
-                std::span<double>(values));
-        std::size_t pos = 0;
-        for (std::size_t b = 0; b < proj.blocks().size(); ++b)
-          for (auto k : proj.target_order(b))
-            best_weights[i][b][k] = static_cast<synapse::Weight>(values[pos++]);
+        const auto slice = S->synapse_slice(plastic[i]);
+        best_weights[i].resize(slice.count);
+        r.array("train/best_weight/" + net.projections[static_cast<std::size_t>(plastic[i])].name, slice,
+                std::span<synapse::Weight>(best_weights[i]));
       }
-    }
   }
   const std::string prefix = "train/result/rows:";
   for (const auto& [k, v] : opt.resume->manifest().integers)

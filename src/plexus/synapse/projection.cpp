@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
 #include <utility>
 
 #include <fmt/format.h>
@@ -150,6 +151,21 @@ std::vector<std::uint32_t> Projection::target_order(std::size_t bi) const {
     for (std::uint32_t k = blk.offset[s]; k < blk.offset[s + 1]; ++k)
       order[start[blk.target[k] - blk.targets.begin]++] = k;
   return order;
+}
+
+std::vector<Weight> Projection::weights_by_target() const {
+  std::vector<Weight> out;
+  out.reserve(count());
+  for (std::size_t b = 0; b < blocks_.size(); ++b)
+    for (auto k : target_order(b)) out.push_back(blocks_[b].weight[k]);
+  return out;
+}
+
+void Projection::set_weights_by_target(std::span<const Weight> w) {
+  if (w.size() != count()) throw std::logic_error("set_weights_by_target: wrong number of weights");
+  std::size_t pos = 0;
+  for (std::size_t b = 0; b < blocks_.size(); ++b)
+    for (auto k : target_order(b)) blocks_[b].weight[k] = w[pos++];
 }
 
 void Projection::for_each_by_target(

@@ -76,6 +76,10 @@ class Projection {
   // Row positions k of block b's synapses in (target, source) order: the order in which per-synapse
   // arrays are stored in checkpoints (independent of ranks and threads).
   std::vector<std::uint32_t> target_order(std::size_t b) const;
+  // All weights of this rank, blocks in order and each in target_order: the partition-independent
+  // layout of checkpoints and weight snapshots; and back.
+  std::vector<Weight> weights_by_target() const;
+  void set_weights_by_target(std::span<const Weight> w);
 
   // Calls f(source_local, target_local_index, weight, delay_steps) for every synapse of block b, in
   // (target, source) order.
