@@ -8,7 +8,7 @@ static weights G omega0 (p = 0.1, N(0, 1) G / (p sqrt N), each row shifted to ze
 Q eta with eta ~ U(-1, 1), double-exponential synapses (rise 2 ms, decay 20 ms, unit area in
 seconds, sampled exactly like Plexus's filter), decoders by RLS every 50 steps:
     c = P r,  phi <- phi - c e,  P <- P - c c^T / (1 + r^T c),  P(0) = 0.1 dt I (dt in s).
-Same step order as Plexus (sim/force_trainer.cpp); different random numbers, so runs match
+Same step order as Plexus (train/force.cpp); different random numbers, so runs match
 statistically, not spike for spike.
 
 Prints one line "RESULT {json}" with wall and CPU time of the simulation loop, the RMS error

@@ -1,5 +1,7 @@
 """Layout rules that the code must keep: only the comm module includes <mpi.h> or calls MPI; every
-module has a page in docs/; library code has no absolute paths of a machine."""
+module has a page in docs/; library code has no absolute paths of a machine; the engine exposes no
+private state to other classes (no `friend` in its public headers) and the run kinds above it (train/)
+include no private engine header; things of one kind register themselves (no central list)."""
 import os
 import re
 
@@ -13,12 +15,26 @@ machine_path = re.compile("/(" + "|".join(["root", "home", "work"]) + ")/")
 modules = sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d)))
 for module in modules:
     c.check(os.path.exists(os.path.join(args.source_dir, "docs", module + ".md")), f"docs/{module}.md exists")
-    for name in os.listdir(os.path.join(src, module)):
-        path = os.path.join(src, module, name)
-        text = open(path).read()
-        rel = f"{module}/{name}"
-        if module != "comm":
-            c.check("#include <mpi.h>" not in text, f"{rel} does not include <mpi.h>")
-            c.check(not re.search(r"\bMPI_[A-Z][a-z_]+\s*\(", text), f"{rel} makes no MPI calls")
-        c.check(not machine_path.search(text), f"{rel} has no absolute machine paths")
+    for root, _, files in os.walk(os.path.join(src, module)):
+        for name in files:
+            path = os.path.join(root, name)
+            text = open(path).read()
+            rel = os.path.relpath(path, src)
+            if module != "comm":
+                c.check("#include <mpi.h>" not in text, f"{rel} does not include <mpi.h>")
+                c.check(not re.search(r"\bMPI_[A-Z][a-z_]+\s*\(", text), f"{rel} makes no MPI calls")
+            c.check(not machine_path.search(text), f"{rel} has no absolute machine paths")
+            if module == "sim" and name.endswith(".hpp") and not name.endswith("_impl.hpp"):
+                c.check(not re.search(r"\bfriend\b", text), f"{rel} befriends no other class")
+            if module == "train":
+                c.check("simulation_impl.hpp" not in text, f"{rel} includes no private engine header")
+
+# Run kinds, rules, tasks and objectives are registered from their own files: the command line has no
+# list of rules or experiments, and the task factory no chain of kinds.
+main = open(os.path.join(args.source_dir, "apps", "plexus_main.cpp")).read()
+for word in ["\"eprop\"", "\"force\"", "\"tempotron\"", "\"equilibrium\""]:
+    c.check(word not in main, f"apps/plexus_main.cpp does not name the rule {word}")
+task = open(os.path.join(src, "task", "task.cpp")).read()
+c.check("\"evidence\"" not in task and "\"dms\"" not in task, "task/task.cpp has no list of task kinds")
+c.check(os.path.exists(os.path.join(args.source_dir, "docs", "extending.md")), "docs/extending.md exists")
 c.finish()

@@ -8,6 +8,7 @@
 #include "plexus/model/network.hpp"
 #include "plexus/partition/partition.hpp"
 #include "plexus/sim/simulation.hpp"
+#include "support/plain_run.hpp"
 #include "world.hpp"
 
 using namespace plexus;
@@ -120,12 +121,12 @@ TEST_CASE("a distributed run equals the single-process run, neuron by neuron", "
   auto& w = test::world();
   const auto net = model::Network::from_config(model::Config::parse(kNet, "net.toml"));
   sim::Simulation dist(net, w, {});
-  dist.run();
+  test::run(dist);
   auto single = comm::make_single();
   sim::Options two_threads;
   two_threads.threads = 2;
   sim::Simulation ref(net, *single, two_threads);
-  ref.run();
+  test::run(ref);
   for (const char* pop : {"E", "I", "noise"}) {
     INFO(pop);
     CHECK(dist.spike_count(pop) == ref.spike_count(pop));
@@ -146,16 +147,16 @@ TEST_CASE("the collectively written result file equals the one-process file", "[
   const auto dir = shared_temp_dir(w);
   const auto net = model::Network::from_config(model::Config::parse(kNet, "net.toml"));
   {
-    sim::Options opt;
+    test::PlainOptions opt;
     opt.output = dir / "dist.h5";
     sim::Simulation s(net, w, opt);
-    s.run();
+    test::run(s, opt.output);
   }
   if (w.rank() == 0) {
     auto single = comm::make_single();
-    sim::Options opt;
+    test::PlainOptions opt;
     opt.output = dir / "ref.h5";
-    sim::Simulation(net, *single, opt).run();
+    test::run_plain(net, *single, opt);
     io::Reader a(dir / "dist.h5"), b(dir / "ref.h5");
     for (const std::string ds :
          {"/spikes/E/timestamps", "/spikes/E/node_ids", "/spikes/I/timestamps", "/spikes/I/node_ids",

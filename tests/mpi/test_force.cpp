@@ -6,7 +6,8 @@
 
 #include "plexus/learning/force.hpp"
 #include "plexus/model/network.hpp"
-#include "plexus/sim/force_trainer.hpp"
+#include "plexus/train/force.hpp"
+#include "plexus/train/shell.hpp"
 #include "world.hpp"
 
 using namespace plexus;
@@ -56,13 +57,15 @@ TEST_CASE("FORCE: decoders after training are the same for any number of ranks a
   const auto net = model::Network::from_config(model::Config::parse(kNet, "force.toml"));
   // One rank runs with two threads, so that the comparison covers threads too; more ranks use one
   // each (the machines running the tests may have two cores).
-  sim::ForceOptions opt;
-  opt.threads = w.size() == 1 ? 2 : 1;
-  sim::ForceTrainer dist(net, w, opt);
-  const auto d = dist.run();
+  const train::Setup dist_setup{net, w, w.size() == 1 ? 2 : 1, nullptr};
+  train::ForceTraining dist(dist_setup);
+  train::run_to_end("force", dist, dist_setup);
+  const auto d = dist.summary();
   auto single = comm::make_single();
-  sim::ForceTrainer ref(net, *single, {});
-  const auto s = ref.run();
+  const train::Setup ref_setup{net, *single, 1, nullptr};
+  train::ForceTraining ref(ref_setup);
+  train::run_to_end("force", ref, ref_setup);
+  const auto s = ref.summary();
   REQUIRE(s.rls_updates == 200);
   CHECK(d.rls_updates == s.rls_updates);
   REQUIRE(dist.decoders().size() == 2 * 301);

@@ -9,6 +9,7 @@
 #include "plexus/io/result_file.hpp"
 #include "plexus/model/network.hpp"
 #include "plexus/sim/simulation.hpp"
+#include "support/plain_run.hpp"
 #include "world.hpp"
 
 using namespace plexus;
@@ -91,19 +92,19 @@ TEST_CASE("STDP weights are the same for any number of ranks and threads", "[mpi
   const auto dir = shared_dir(w);
   const auto net = model::Network::from_config(model::Config::parse(kPlastic, "stdp.toml"));
   {
-    sim::Options opt;
+    test::PlainOptions opt;
     opt.output = dir / "dist.h5";
-    sim::Simulation(net, w, opt).run();
+    test::run_plain(net, w, opt);
   }
   if (w.rank() == 0) {
     io::Reader d(dir / "dist.h5");
     for (int threads : {1, 2}) {
       INFO(threads << " thread(s) in one process");
       auto single = comm::make_single();
-      sim::Options opt;
+      test::PlainOptions opt;
       opt.threads = threads;
       opt.output = dir / ("ref" + std::to_string(threads) + ".h5");
-      sim::Simulation(net, *single, opt).run();
+      test::run_plain(net, *single, opt);
       io::Reader r(*opt.output);
       for (const std::string ds : {"/weights/inE/values", "/weights/EE/values", "/weights/EE/source_ids",
                                    "/weights/EE/target_ids", "/spikes/E/timestamps", "/spikes/E/node_ids"}) {

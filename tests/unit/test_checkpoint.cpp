@@ -10,6 +10,9 @@
 #include "helpers.hpp"
 #include "plexus/checkpoint/checkpoint.hpp"
 #include "plexus/core/rng.hpp"
+#include "plexus/train/experiment.hpp"
+#include "plexus/train/shell.hpp"
+#include "support/plain_run.hpp"
 
 using namespace plexus;
 
@@ -266,6 +269,8 @@ Final final_state(sim::Simulation& s, const model::Network& net) {
 }
 }  // namespace
 
+// The engine's state as a checkpoint component: saved at step k on two threads, loaded into a fresh
+// simulation on three, which then ends exactly where an uninterrupted run does.
 TEST_CASE("a simulation stopped at step k and resumed on another thread count ends bit-identical",
           "[checkpoint]") {
   const auto net = test::network(kNet);
@@ -273,7 +278,7 @@ TEST_CASE("a simulation stopped at step k and resumed on another thread count en
   sim::Options plain;
   plain.threads = 1;
   sim::Simulation whole(net, *comm, plain);
-  whole.run();
+  test::run(whole);
   const auto expected = final_state(whole, net);
   CHECK(expected.spikes.at("E") > 40);
   CHECK(expected.spikes.at("Z") > 10);
@@ -283,28 +288,24 @@ TEST_CASE("a simulation stopped at step k and resumed on another thread count en
     test::TempDir dir;
     sim::Options first = plain;
     first.threads = 2;
-    sim::CheckpointOptions c;
-    c.dir = dir.path;
-    c.stop_at_step = k;
-    first.checkpoint = c;
     {
       sim::Simulation a(net, *comm, first);
-      const auto s = a.run();
-      REQUIRE(s.stopped);
+      a.run_until(k);
       REQUIRE(a.now() == k);
+      checkpoint::Manifest m;
+      m.step = k;
+      m.config_toml = net.config.to_toml();
+      checkpoint::write(dir.path, 2, m, *comm, [&](checkpoint::Writer& w) { a.checkpoint_state().save(w); });
     }
     const auto path = checkpoint::locate(dir.path);
     checkpoint::Snapshot snap(path, *comm);
     CHECK(snap.manifest().step == k);
     sim::Options second = plain;
     second.threads = 3;
-    c.stop_at_step = -1;
-    second.checkpoint = c;
-    second.resume = &snap;
     sim::Simulation b(net, *comm, second);
-    const auto s = b.run();
-    CHECK_FALSE(s.stopped);
-    CHECK(s.resumed_from == k);
+    b.checkpoint_state().load(snap.reader());
+    CHECK(b.now() == k);
+    test::run(b);
     const auto got = final_state(b, net);
     CHECK(got.spikes == expected.spikes);
     for (const auto& [key, v] : expected.vars) {
@@ -319,21 +320,19 @@ TEST_CASE("checkpoint directories: newest found, only the last K kept, damaged m
   const auto net = test::network(kNet);
   auto comm = comm::make_single();
   test::TempDir dir;
-  sim::Options o;
-  sim::CheckpointOptions c;
-  c.dir = dir.path;
-  c.every_steps = 100;
-  c.every_text = "10ms";
-  c.keep = 2;
-  o.checkpoint = c;
-  sim::Simulation s(net, *comm, o);
-  s.run();
-  const auto all = checkpoint::list(dir.path);
+  train::ShellOptions o;
+  o.quiet = true;
+  o.checkpoint_dir = dir.path / "ck";
+  o.checkpoint_every = "10ms";
+  o.checkpoint_keep = 2;
+  o.output = dir.path / "run.h5";
+  REQUIRE(train::start(*train::ExperimentRegistry::get().find("simulate"), net, *comm, o) == kExitOk);
+  const auto all = checkpoint::list(o.checkpoint_dir);
   REQUIRE(all.size() == 2);
   CHECK(all[0].filename() == checkpoint::directory_name(400));
   CHECK(all[1].filename() == checkpoint::directory_name(500));
-  CHECK(checkpoint::locate(dir.path) == all[1]);
-  CHECK(std::filesystem::exists(dir.path / "finished"));
+  CHECK(checkpoint::locate(o.checkpoint_dir) == all[1]);
+  CHECK(std::filesystem::exists(o.checkpoint_dir / "finished"));
 
   // A manifest cut short or with one byte changed is refused.
   const auto manifest = all[1] / "manifest.txt";

@@ -10,6 +10,7 @@
 #include "plexus/io/result_file.hpp"
 #include "plexus/model/connectivity.hpp"
 #include "plexus/synapse/projection.hpp"
+#include "support/plain_run.hpp"
 
 using namespace plexus;
 
@@ -137,10 +138,10 @@ TEST_CASE("Dale's law: excitatory weights >= 0, inhibitory <= 0, whatever the di
       "weight = { dist = \"normal\", mean = 0.0, std = 1.0 }\ndelay_ms = 1.0\n"
       "[record.weights.EE]\ntimes_ms = [0.0]\n[record.weights.IE]\ntimes_ms = [0.0]\n");
   auto comm = comm::make_single();
-  sim::Options opt;
+  test::PlainOptions opt;
   opt.output = dir.path / "dale.h5";
   sim::Simulation s(net, *comm, opt);
-  s.run();
+  test::run(s, opt.output);
   io::Reader r(dir.path / "dale.h5");
   const auto ee = r.read_doubles("/weights/EE/values");
   const auto ie = r.read_doubles("/weights/IE/values");

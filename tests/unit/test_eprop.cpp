@@ -12,8 +12,8 @@
 
 #include "helpers.hpp"
 #include "plexus/learning/loss.hpp"
-#include "plexus/sim/trainer.hpp"
 #include "plexus/task/task.hpp"
+#include "plexus/train/gradient/training.hpp"
 
 using namespace plexus;
 
@@ -76,7 +76,7 @@ constexpr double kVth = 0.6, kGamma = 0.3, kNref = 2.0, kBeta = 0.15;
 
 using Matrix = std::vector<std::vector<double>>;  // [row][column]
 
-Matrix dense(const std::vector<sim::SynapseValue>& s, int rows, int cols) {
+Matrix dense(const std::vector<learning::SynapseValue>& s, int rows, int cols) {
   Matrix m(rows, std::vector<double>(cols, 0.0));
   for (const auto& x : s) m[x.target][x.source] = x.value;
   return m;
@@ -163,7 +163,7 @@ struct Reference {
   }
 };
 
-Reference reference_for(sim::Trainer& tr) {
+Reference reference_for(train::gradient::GradientTraining& tr) {
   Reference ref;
   ref.win = dense(tr.weights("in_rec"), kN, kIn);
   ref.wrec = dense(tr.weights("rec_rec"), kN, kN);
@@ -184,7 +184,7 @@ Reference reference_for(sim::Trainer& tr) {
 }
 
 // ||a - b|| / ||b|| over all synapses of a projection.
-double relative_error(const std::vector<sim::SynapseValue>& got, const Matrix& want) {
+double relative_error(const std::vector<learning::SynapseValue>& got, const Matrix& want) {
   double d = 0.0, n = 0.0;
   for (const auto& s : got) {
     const double w = want[s.target][s.source];
@@ -206,7 +206,7 @@ double norm(const Matrix& m) {
 TEST_CASE("e-prop with the total learning signal equals BPTT", "[eprop][exact]") {
   auto single = comm::make_single();
   const auto net = test::network(kNet, {"train.eligibility_filter=none"});
-  sim::Trainer tr(net, *single, {});
+  train::gradient::GradientTraining tr({net, *single, 1, nullptr});
   Reference ref = reference_for(tr);
   REQUIRE(ref.spikes >= 40);  // the network is active: the comparison is not between zeros
   ref.backward(true);
@@ -228,7 +228,7 @@ TEST_CASE("e-prop with the total learning signal equals BPTT", "[eprop][exact]")
 TEST_CASE("online e-prop equals BPTT with recurrent spikes held constant", "[eprop][exact]") {
   auto single = comm::make_single();
   const auto net = test::network(kNet);
-  sim::Trainer tr(net, *single, {});
+  train::gradient::GradientTraining tr({net, *single, 1, nullptr});
   Reference ref = reference_for(tr);
   REQUIRE(ref.spikes >= 40);
   ref.backward(false);

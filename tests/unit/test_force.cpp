@@ -13,8 +13,10 @@
 #include "plexus/io/result_file.hpp"
 #include "plexus/learning/force.hpp"
 #include "plexus/neuron/double_exponential.hpp"
-#include "plexus/sim/force_trainer.hpp"
 #include "plexus/task/signal.hpp"
+#include "plexus/train/force.hpp"
+#include "plexus/train/shell.hpp"
+#include "support/plain_run.hpp"
 
 using namespace plexus;
 namespace force = plexus::learning::force;
@@ -337,10 +339,10 @@ delay_ms = 0.05
   const auto net = test::network(toml + "[record.weights.static]\ntimes_ms = [0.0]\n");
   test::TempDir dir;
   auto single = comm::make_single();
-  sim::Options opt;
+  test::PlainOptions opt;
   opt.threads = 2;
   opt.output = dir.path / "w.h5";
-  sim::Simulation(net, *single, opt).run();
+  test::run_plain(net, *single, opt);
   io::Reader r(dir.path / "w.h5");
   const auto w = r.read_doubles("/weights/static/values");
   const auto tgt = r.read_u64("/weights/static/target_ids");
@@ -383,7 +385,7 @@ test_ms = 10.0
   auto single = comm::make_single();
   auto build = [&](const std::vector<std::string>& sets, const std::string& extra = "") {
     const auto net = test::network(base + extra, sets);
-    sim::ForceTrainer t(net, *single, {});
+    train::ForceTraining t({net, *single, 1, nullptr});
   };
   CHECK_NOTHROW(build({}));
   CHECK_THROWS_WITH(build({"train.step=3"}), Catch::Contains("train.step"));
@@ -429,10 +431,11 @@ window_ms = 10.0
 )";
   auto single = comm::make_single();
   const auto net = test::network(toml);
-  sim::ForceOptions one_thread, two_threads;
-  two_threads.threads = 2;
-  sim::ForceTrainer a(net, *single, one_thread), b(net, *single, two_threads);
-  const auto sa = a.run(), sb = b.run();
+  const train::Setup one_thread{net, *single, 1, nullptr}, two_threads{net, *single, 2, nullptr};
+  train::ForceTraining a(one_thread), b(two_threads);
+  train::run_to_end("force", a, one_thread);
+  train::run_to_end("force", b, two_threads);
+  const auto sa = a.summary(), sb = b.summary();
   CHECK(sa.rls_updates == 40);
   REQUIRE(a.decoders().size() == 120);
   CHECK(a.decoders() == b.decoders());

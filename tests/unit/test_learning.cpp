@@ -8,8 +8,8 @@
 #include "plexus/learning/feedback.hpp"
 #include "plexus/learning/loss.hpp"
 #include "plexus/learning/optimizer.hpp"
-#include "plexus/sim/trainer.hpp"
 #include "plexus/task/task.hpp"
+#include "plexus/train/gradient/training.hpp"
 
 using namespace plexus;
 
@@ -116,7 +116,7 @@ weight = 0.1
 delay_ms = 0.0
 )");
   auto single = comm::make_single();
-  sim::Trainer tr(net, *single, {});
+  train::gradient::GradientTraining tr({net, *single, 1, nullptr});
   const auto m = tr.learning_memory();
   const double n = static_cast<double>(m.synapses);
   CHECK(n > 20000);

@@ -4,6 +4,7 @@
 
 #include "helpers.hpp"
 #include "plexus/partition/partition.hpp"
+#include "support/plain_run.hpp"
 
 using namespace plexus;
 
@@ -67,7 +68,7 @@ TEST_CASE("a dry run plays one rank of a larger run", "[comm]") {
       "receptor = \"exc\"\nweight = 10.0\ndelay_ms = 0.1\n");
   auto dry = comm::make_dry_run(1, 4);
   sim::Simulation s(net, *dry, {});
-  const auto summary = s.run();
+  const auto summary = test::run(s);
   // Rank 1 of 4 holds a quarter of the neurons and a quarter of the synapses; it receives spikes
   // from the other three (synthesised at its own rate).
   CHECK(summary.local_synapses[0] > 0);

@@ -18,8 +18,8 @@
 
 #include "helpers.hpp"
 #include "plexus/learning/loss.hpp"
-#include "plexus/sim/trainer.hpp"
 #include "plexus/task/task.hpp"
+#include "plexus/train/gradient/training.hpp"
 
 using namespace plexus;
 
@@ -178,13 +178,13 @@ delay_ms = 0.0
 constexpr int kIn = 3, kN = 8, kK = 2, kT = 60;
 using Matrix = std::vector<std::vector<double>>;
 
-Matrix dense(const std::vector<sim::SynapseValue>& s, int rows, int cols) {
+Matrix dense(const std::vector<learning::SynapseValue>& s, int rows, int cols) {
   Matrix m(rows, std::vector<double>(cols, 0.0));
   for (const auto& x : s) m[x.target][x.source] = x.value;
   return m;
 }
 
-double relative_error(const std::vector<sim::SynapseValue>& got, const Matrix& want) {
+double relative_error(const std::vector<learning::SynapseValue>& got, const Matrix& want) {
   double d = 0.0, n = 0.0;
   for (const auto& s : got) {
     const double w = want[s.target][s.source];
@@ -268,7 +268,7 @@ struct Reference {
   }
 };
 
-Reference reference_for(sim::Trainer& tr, const Cell& cell) {
+Reference reference_for(train::gradient::GradientTraining& tr, const Cell& cell) {
   Reference ref;
   ref.cell = cell;
   ref.win = dense(tr.weights("in_rec"), kN, kIn);
@@ -316,7 +316,7 @@ TEST_CASE("D-RTRL equals BPTT without recurrent weights", "[rtrl][exact]") {
     INFO("model " << c.model);
     auto single = comm::make_single();
     const auto net = test::network(feedforward(c.model, c.params), {"train.rule=d_rtrl"});
-    sim::Trainer tr(net, *single, {});
+    train::gradient::GradientTraining tr({net, *single, 1, nullptr});
     Reference ref = reference_for(tr, c.cell);
     REQUIRE(ref.spikes >= 40);  // active: the comparison is not between zeros
     ref.backward();
@@ -330,7 +330,7 @@ TEST_CASE("D-RTRL equals BPTT without recurrent weights", "[rtrl][exact]") {
       // e-prop's traces leave the reset path out, so on the same network it is not BPTT.
       if (c.model == "gif") continue;  // (e-prop does not train gif cells)
       const auto ep_net = test::network(feedforward(c.model, c.params));
-      sim::Trainer ep(ep_net, *single, {});
+      train::gradient::GradientTraining ep({ep_net, *single, 1, nullptr});
       ep.trial(task::Stream::Train, 0, true);
       CHECK(relative_error(ep.gradient("in_rec"), ref.g_in) > 1e-3);
     }
@@ -375,7 +375,7 @@ TEST_CASE("ES-D-RTRL: x_i f_j at lambda 0, bias correction 1 - lambda, and SPEC 
     const auto net = test::network(
         feedforward(c.model, c.params),
         {"train.rule=es_d_rtrl", fmt::format("train.lambda={}", lambda), "train.eligibility_filter=none"});
-    auto tr = std::make_unique<sim::Trainer>(net, *single, sim::TrainOptions{});
+    auto tr = std::make_unique<train::gradient::GradientTraining>(train::Setup{net, *single, 1, nullptr});
     Reference ref = reference_for(*tr, c.cell);
     tr->set_learning_signal(
         [&](Step t, Gid gid) { return L(static_cast<int>(t), static_cast<int>(gid) - kIn); });
@@ -416,7 +416,7 @@ TEST_CASE("ES-D-RTRL on alif cells (two state variables) follows SPEC 4.2 step b
     const auto net = test::network(
         feedforward(c.model, c.params),
         {"train.rule=es_d_rtrl", fmt::format("train.lambda={}", lambda), "train.eligibility_filter=none"});
-    sim::Trainer tr(net, *single, {});
+    train::gradient::GradientTraining tr({net, *single, 1, nullptr});
     Reference ref = reference_for(tr, c.cell);
     tr.set_learning_signal(
         [&](Step t, Gid gid) { return signal(static_cast<int>(t), static_cast<int>(gid) - kIn); });
@@ -435,7 +435,7 @@ TEST_CASE("ES-D-RTRL trace memory: independent of trial length, linear in neuron
         {"train.rule=" + rule, fmt::format("task.duration_ms={}", T),
          fmt::format("populations.rec.size={}", cells), "projections.in_rec.rule=\"fixed_probability\"",
          fmt::format("projections.in_rec.p={}", p), "populations.input.size=200", "task.channels=200"});
-    sim::Trainer tr(net, *single, {});
+    train::gradient::GradientTraining tr({net, *single, 1, nullptr});
     return tr.learning_memory();
   };
   const auto short_trial = memory("es_d_rtrl", 500, 100, 0.5),

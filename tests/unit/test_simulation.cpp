@@ -5,6 +5,7 @@
 
 #include "helpers.hpp"
 #include "plexus/io/result_file.hpp"
+#include "support/plain_run.hpp"
 
 using namespace plexus;
 
@@ -65,10 +66,10 @@ struct RunResult {
 RunResult run_threads(const std::string& toml, int threads) {
   auto net = test::network(toml);
   auto comm = comm::make_single();
-  sim::Options opt;
+  test::PlainOptions opt;
   opt.threads = threads;
   sim::Simulation s(net, *comm, opt);
-  s.run();
+  test::run(s, opt.output);
   const double* v = s.variable("E", "V_m");
   return {s.spike_count("E"), s.spike_count("I"), std::vector<double>(v, v + 320)};
 }
@@ -109,7 +110,7 @@ weight = 1.0
 )");
   auto comm = comm::make_single();
   sim::Simulation s(net, *comm, {});
-  s.run();
+  test::run(s);
   const double p = 1.0 - std::exp(-0.3), n = 200.0 * 1000.0;
   CHECK(std::fabs(static_cast<double>(s.spike_count("P")) - n * p) < 5 * std::sqrt(n * p * (1 - p)));
 }
@@ -163,13 +164,11 @@ times_ms = [0.0, 50.0]
 )",
                            {"projections.in.file='" + (dir.path / "conn.h5").string() + "'"});
   auto comm = comm::make_single();
-  sim::Options opt;
+  test::PlainOptions opt;
   opt.output = dir.path / "out.h5";
   {
     sim::Simulation s(net, *comm, opt);
-    CHECK(std::filesystem::exists(dir.path / "out.h5.partial"));
-    CHECK_FALSE(std::filesystem::exists(dir.path / "out.h5"));
-    s.run();
+    test::run(s, opt.output);
   }
   CHECK(std::filesystem::exists(dir.path / "out.h5"));
   CHECK_FALSE(std::filesystem::exists(dir.path / "out.h5.partial"));
@@ -221,9 +220,9 @@ variables = ["V_m"]
 node_ids = [0, 1]
 )");
   auto comm = comm::make_single();
-  sim::Options opt;
+  test::PlainOptions opt;
   opt.output = dir.path / "step.h5";
-  sim::Simulation(net, *comm, opt).run();
+  test::run_plain(net, *comm, opt);
   io::Reader r(dir.path / "step.h5");
   const auto v = r.read_doubles("/samples/N/V_m");  // 300 x 2
   REQUIRE(v.size() == 600);
@@ -242,9 +241,9 @@ TEST_CASE("recorded spikes can be replayed by a spike source", "[simulation]") {
     auto net =
         test::network(std::string(kSmallCoba) + "[record]\nspikes = [\"I\"]\n", {"run.duration_ms=100"});
     auto comm = comm::make_single();
-    sim::Options opt;
+    test::PlainOptions opt;
     opt.output = dir.path / "first.h5";
-    sim::Simulation(net, *comm, opt).run();
+    test::run_plain(net, *comm, opt);
   }
   std::vector<std::uint64_t> ids_a, ids_b;
   const auto a = spike_times(dir.path / "first.h5", "I", &ids_a);
@@ -254,9 +253,9 @@ TEST_CASE("recorded spikes can be replayed by a spike source", "[simulation]") {
       "params = { file = \"" +
       (dir.path / "first.h5").string() + "\" }\n[record]\nspikes = [\"I\"]\n");
   auto comm = comm::make_single();
-  sim::Options opt;
+  test::PlainOptions opt;
   opt.output = dir.path / "replay.h5";
-  sim::Simulation(net, *comm, opt).run();
+  test::run_plain(net, *comm, opt);
   const auto b = spike_times(dir.path / "replay.h5", "I", &ids_b);
   CHECK(a == b);
   CHECK(ids_a == ids_b);

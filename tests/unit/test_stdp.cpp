@@ -9,6 +9,7 @@
 
 #include "helpers.hpp"
 #include "plexus/io/result_file.hpp"
+#include "support/plain_run.hpp"
 
 using namespace plexus;
 
@@ -77,9 +78,9 @@ times_ms = [0.0, 100.0]
   test::TempDir dir;
   const auto net = test::network(toml);
   auto comm = comm::make_single();
-  sim::Options opt;
+  test::PlainOptions opt;
   opt.output = dir.path / "pair.h5";
-  sim::Simulation(net, *comm, opt).run();
+  test::run_plain(net, *comm, opt);
   io::Reader r(dir.path / "pair.h5");
   PairResult out;
   out.post_ms = r.read_doubles("/spikes/post/timestamps");
@@ -258,11 +259,11 @@ TEST_CASE("stdp: weights do not depend on the number of threads", "[stdp]") {
   for (int threads : {1, 2}) {
     test::TempDir dir;
     auto comm = comm::make_single();
-    sim::Options opt;
+    test::PlainOptions opt;
     opt.threads = threads;
     opt.output = dir.path / "w.h5";
     sim::Simulation s(net, *comm, opt);
-    s.run();
+    test::run(s, opt.output);
     spikes = s.spike_count("E");
     io::Reader r(dir.path / "w.h5");
     n_in = r.info("/weights/inE/values").shape[1];
@@ -330,9 +331,9 @@ times_ms = [60.0]
                                        (dir.path / "conn.h5").string());
   const auto net = test::network(toml);
   auto comm = comm::make_single();
-  sim::Options opt;
+  test::PlainOptions opt;
   opt.output = dir.path / "run.h5";
-  sim::Simulation(net, *comm, opt).run();
+  test::run_plain(net, *comm, opt);
   io::Reader r(dir.path / "run.h5");
   REQUIRE(r.read_doubles("/spikes/post/timestamps") == std::vector<double>{15.0});
   const auto w = r.read_doubles("/weights/syn/values");  // by target, then source

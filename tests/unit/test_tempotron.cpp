@@ -7,8 +7,9 @@
 #include "helpers.hpp"
 #include "plexus/core/rng.hpp"
 #include "plexus/learning/tempotron.hpp"
-#include "plexus/sim/tempotron_trainer.hpp"
 #include "plexus/task/tempotron_patterns.hpp"
+#include "plexus/train/shell.hpp"
+#include "plexus/train/tempotron.hpp"
 
 using namespace plexus;
 namespace tp = plexus::learning::tempotron;
@@ -320,8 +321,10 @@ delay_ms = 0.0
 TEST_CASE("tempotron learns alpha = 1 (500 patterns, 500 afferents) without error", "[tempotron]") {
   const auto net = test::network(kCapacity);
   auto comm = comm::make_single();
-  sim::TempotronTrainer trainer(net, *comm, {});
-  const auto s = trainer.run();
+  const train::Setup setup{net, *comm, 1, nullptr};
+  train::TempotronTraining trainer(setup);
+  train::run_to_end("tempotron", trainer, setup);
+  const auto s = trainer.summary();
   REQUIRE(s.experiments.size() == 1);
   const auto& x = s.experiments[0];
   CHECK(x.patterns == 500);
@@ -339,10 +342,10 @@ TEST_CASE("tempotron learns alpha = 1 (500 patterns, 500 afferents) without erro
 TEST_CASE("tempotron learns alpha = 2 without error within 300 epochs for 3 repeats", "[tempotron][.long]") {
   const auto net = test::network(kCapacity, {"train.loads=[2.0]", "train.repeats=3"});
   auto comm = comm::make_single();
-  sim::TempotronOptions opt;
-  opt.threads = 2;
-  sim::TempotronTrainer trainer(net, *comm, opt);
-  const auto s = trainer.run();
+  const train::Setup setup{net, *comm, 2, nullptr};
+  train::TempotronTraining trainer(setup);
+  train::run_to_end("tempotron", trainer, setup);
+  const auto s = trainer.summary();
   REQUIRE(s.experiments.size() == 3);
   for (const auto& x : s.experiments) {
     INFO("repeat " << x.repeat << ": solved in epoch " << x.solved_epoch);
@@ -357,7 +360,7 @@ TEST_CASE("tempotron training rejects malformed models with located errors", "[t
   auto fails = [&](const std::vector<std::string>& sets, const std::string& what) {
     const auto net = test::network(kCapacity, sets);
     try {
-      sim::TempotronTrainer t(net, *comm, {});
+      train::TempotronTraining t({net, *comm, 1, nullptr});
       FAIL("no error for " << what);
     } catch (const UserError& e) {
       CHECK_THAT(e.what(), Catch::Contains(what));
@@ -382,8 +385,10 @@ TEST_CASE("tempotron: one per class generalises to fresh jittered copies of temp
              "populations.tempotron.size=3", "train.test_patterns=120", "train.epochs=200",
              "train.learning_rate=1e-3", "train.momentum=0.9"});
   auto comm = comm::make_single();
-  sim::TempotronTrainer trainer(net, *comm, {});
-  const auto s = trainer.run();
+  const train::Setup setup{net, *comm, 1, nullptr};
+  train::TempotronTraining trainer(setup);
+  train::run_to_end("tempotron", trainer, setup);
+  const auto s = trainer.summary();
   REQUIRE(s.experiments.size() == 1);
   CHECK(s.tempotrons == 3);
   CHECK(trainer.weights().size() == 3 * 100);

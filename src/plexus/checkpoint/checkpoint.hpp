@@ -35,7 +35,7 @@ class ArrayReader;
 namespace plexus::checkpoint {
 
 // Version of the checkpoint format; a checkpoint of another version is refused.
-inline constexpr int kFormatVersion = 1;
+inline constexpr int kFormatVersion = 2;
 
 // Where this rank's part of an array lies in the whole. Arrays are indexed by id (population-local
 // neuron id, or synapse position in (target, source) order), so a rank's part is one range.

@@ -48,7 +48,7 @@ class Eprop final : public PlasticRule<EpropProj<Real>> {
   using Base::projs_;
 
  public:
-  explicit Eprop(const Context& c) : Base(c) {
+  Eprop(const Context& c, const Needs& needs) : Base(c), reward_(needs.reward), gamma_(needs.discount) {
     std::size_t max_delay = 0;
     targets_.resize(c.targets.size());
     for (std::size_t i = 0; i < c.targets.size(); ++i) {
@@ -73,7 +73,7 @@ class Eprop final : public PlasticRule<EpropProj<Real>> {
         p.decay = view.alpha;
       }
       for (const auto& blk : pl.synapses->blocks())
-        p.blocks.push_back(PlasticBlock<Real>::build(blk, p.adaptive, c.adam, p.readout, c.reward));
+        p.blocks.push_back(PlasticBlock<Real>::build(blk, p.adaptive, c.adam, p.readout, reward_));
       p.ev.assign(pl.source_size, Real(0));
       p.ev_prev.assign(pl.source_size, Real(0));
       max_delay = std::max<std::size_t>(max_delay, static_cast<std::size_t>(pl.delay));
@@ -112,7 +112,7 @@ class Eprop final : public PlasticRule<EpropProj<Real>> {
   }
 
   void parallel(Step, int th, const Signals& s) override {
-    if (c_.reward) return reward_parallel(th, s);
+    if (reward_) return reward_parallel(th, s);
     const auto thread = static_cast<std::size_t>(th);
     for (std::size_t i = 0; i < targets_.size(); ++i) {
       if (c_.targets[i].readout) continue;
@@ -227,7 +227,7 @@ class Eprop final : public PlasticRule<EpropProj<Real>> {
   // delta f even where psi is zero), with reward_row / reward_readout_row.
   void reward_parallel(int th, const Signals& s) {
     const auto thread = static_cast<std::size_t>(th);
-    const double gamma = c_.reward_gamma;
+    const double gamma = gamma_;
     const double delta = s.reward_active ? s.delta : 0.0;
     for (auto& p : projs_) {
       auto& blk = p.blocks[thread];
@@ -303,16 +303,27 @@ class Eprop final : public PlasticRule<EpropProj<Real>> {
     return s;
   }
 
+  bool reward_ = false;  // reward mode (SPEC 4.3): F_gamma-filtered traces, reward_parallel()
+  double gamma_ = 0.0;
   std::array<double, 32> kappa_squares_{};  // filter_kappa^(2^k)
   std::vector<TargetState> targets_;
   SpikeHistory history_;
 };
 
+const RuleRegistry::Add registered{
+    {"eprop",
+     "e-prop (SPEC 4.1): eligibility traces per synapse; lif and alif cells",
+     {},
+     true,
+     [](const neuron::Population& m, const std::string& name) -> std::string {
+       if (m.learning_view()->eprop) return {};
+       return "e-prop's traces cover lif and alif cells only; train '" + name +
+              "' cells with rule = \"d_rtrl\" or \"es_d_rtrl\"";
+     },
+     [](const Context& c, const Settings&, const Needs& needs) -> std::unique_ptr<Rule> {
+       if (c.precision == Precision::Float64) return std::make_unique<Eprop<double>>(c, needs);
+       return std::make_unique<Eprop<float>>(c, needs);
+     }}};
+
 }  // namespace
-
-std::unique_ptr<Rule> make_eprop(const Context& context) {
-  if (context.precision == Precision::Float64) return std::make_unique<Eprop<double>>(context);
-  return std::make_unique<Eprop<float>>(context);
-}
-
 }  // namespace plexus::learning

@@ -53,6 +53,14 @@ class Rls {
   std::uint64_t updates() const { return updates_; }
   std::size_t bytes() const { return (P_.capacity() + phi_.capacity() + s_.capacity()) * sizeof(double); }
 
+  // Checkpoints: the state as it is held (rows of P, decoders, the deferred update and whether it
+  // is pending; a row may already hold the pending update when a product() has run since update()).
+  std::vector<double>& rows() { return P_; }
+  std::vector<double>& decoder_values() { return phi_; }
+  std::vector<double>& pending_update() { return s_; }
+  void set_pending(bool p) { pending_ = p; }
+  void set_updates(std::uint64_t n) { updates_ = n; }
+
  private:
   std::size_t n_, k_, begin_, end_;
   std::vector<double> P_;    // (end - begin) x n, row-major

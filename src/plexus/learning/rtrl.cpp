@@ -106,7 +106,7 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
   using Base::projs_;
 
  public:
-  Rtrl(const Context& c, bool es) : Base(c), es_(es), lambda_(c.lambda) {
+  Rtrl(const Context& c, bool es, double lambda) : Base(c), es_(es), lambda_(lambda) {
     std::size_t max_delay = 0;
     targets_.resize(c.targets.size());
     for (std::size_t i = 0; i < c.targets.size(); ++i) {
@@ -426,16 +426,38 @@ class Rtrl final : public PlasticRule<RtrlProj<Real>> {
   SpikeHistory history_;
 };
 
+// Any learning-form model with a state Jacobian (neuron/population.hpp): lif, alif, gif.
+std::string check_jacobian(const neuron::Population& m, const std::string& name, const char* rule) {
+  if (!m.jacobian_state().empty()) return {};
+  return "'" + name + "' cells have no state Jacobian for " + rule;
+}
+
+template <bool kEs>
+std::unique_ptr<Rule> make(const Context& c, const Settings& settings) {
+  // ES-D-RTRL's smoothing factor (SPEC 4.2: 0.9 for evidence accumulation, 0.99 for DMS). D-RTRL
+  // ignores it, so that a model file can carry it and switch rules with one --set.
+  const double lambda = settings.number_or("lambda", 0.9, {0.0, 1.0, true, false});
+  if (c.precision == Precision::Float64) return std::make_unique<Rtrl<double>>(c, kEs, lambda);
+  return std::make_unique<Rtrl<float>>(c, kEs, lambda);
+}
+
+const RuleRegistry::Add d_rtrl{
+    {"d_rtrl",
+     "D-RTRL (SPEC 4.2): the state Jacobian's influence per synapse",
+     {"lambda"},
+     false,
+     [](const neuron::Population& m, const std::string& name) { return check_jacobian(m, name, "d_rtrl"); },
+     [](const Context& c, const Settings& s, const Needs&) { return make<false>(c, s); }}};
+
+const RuleRegistry::Add es_d_rtrl{
+    {"es_d_rtrl",
+     "ES-D-RTRL (SPEC 4.2): rank-one factors per neuron and per source",
+     {"lambda"},
+     false,
+     [](const neuron::Population& m, const std::string& name) {
+       return check_jacobian(m, name, "es_d_rtrl");
+     },
+     [](const Context& c, const Settings& s, const Needs&) { return make<true>(c, s); }}};
+
 }  // namespace
-
-std::unique_ptr<Rule> make_d_rtrl(const Context& context) {
-  if (context.precision == Precision::Float64) return std::make_unique<Rtrl<double>>(context, false);
-  return std::make_unique<Rtrl<float>>(context, false);
-}
-
-std::unique_ptr<Rule> make_es_d_rtrl(const Context& context) {
-  if (context.precision == Precision::Float64) return std::make_unique<Rtrl<double>>(context, true);
-  return std::make_unique<Rtrl<float>>(context, true);
-}
-
 }  // namespace plexus::learning

@@ -1,18 +1,23 @@
 #pragma once
 // Gradient-based online learning rules (SPEC 4.1, 4.2) see the simulation through this
 // narrow view: the plastic projections a rank owns, the populations they target, and, every step,
-// the spikes of that step and the learning signals. The trainer (sim/trainer.cpp) forms the
+// the spikes of that step and the learning signals. The gradient driver (train/gradient/) forms the
 // signals from the readouts; a rule keeps eligibility traces, gradients and optimiser moments, and
 // changes the weights at the end of a batch. Nothing a rule keeps grows with the trial length.
+//
+// Rules register themselves from their own file (RuleRegistry::Add, below), with their own
+// settings keys and the cell models they can train; docs/extending.md says how to add one.
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "plexus/core/types.hpp"
 #include "plexus/learning/optimizer.hpp"
+#include "plexus/model/config.hpp"
 #include "plexus/neuron/population.hpp"
 #include "plexus/partition/partition.hpp"
 #include "plexus/synapse/projection.hpp"
@@ -42,6 +47,7 @@ struct Plastic {
   double lr_scale = 1.0;  // this projection's learning rate relative to the optimiser's
 };
 
+// What every rule needs to know of the run.
 struct Context {
   std::vector<Target> targets;
   std::vector<Plastic> plastic;
@@ -50,13 +56,25 @@ struct Context {
   std::function<const neuron::Population&(int population)> model;
   double readout_kappa = 0.0;  // decay of the readout neurons (exact readout gradient)
   double filter_kappa = 0.0;   // low-pass filter of the eligibility traces (0: none)
-  double lambda = 0.9;         // ES-D-RTRL smoothing factor (SPEC 4.2)
   bool adam = true;
   Precision precision = Precision::Float32;
-  // Reward-based e-prop (SPEC 4.3): keep the per-synapse filter F_gamma of L_j ebar_ji and
-  // accumulate delta^t F (eprop_kernels.hpp, reward_row); reward_gamma is the discount gamma.
+};
+
+// What the objective asks of a rule beyond the gradient of a loss: reward-based learning (SPEC 4.3)
+// keeps the per-synapse filter F_gamma of L_j ebar_ji and accumulates delta^t F (eprop_kernels.hpp,
+// reward_row), with `discount` the gamma of the TD error.
+struct Needs {
   bool reward = false;
-  double reward_gamma = 0.0;
+  double discount = 0.0;
+};
+
+// A rule's own [train] settings, read with the run's precedence (the rule's [train.<rule>] table
+// over [train], command-line overrides over the file: train/gradient/settings.hpp). Bad values are
+// ConfigErrors naming the key.
+class Settings {
+ public:
+  virtual ~Settings() = default;
+  virtual double number_or(std::string_view key, double def, model::Range r) const = 0;
 };
 
 // What every thread reads at one step.
@@ -127,10 +145,35 @@ class Rule {
   virtual void import_array(int projection, const std::string& name, std::span<const double> values) = 0;
 };
 
-// e-prop (SPEC 4.1) for LIF and ALIF targets and leaky readouts.
-std::unique_ptr<Rule> make_eprop(const Context& context);
-// D-RTRL and ES-D-RTRL (SPEC 4.2) for any target with a state Jacobian (lif, alif, gif).
-std::unique_ptr<Rule> make_d_rtrl(const Context& context);
-std::unique_ptr<Rule> make_es_d_rtrl(const Context& context);
+// [train] rule when a model names none.
+inline constexpr const char* kDefaultRule = "eprop";
+
+// A registered rule.
+struct RuleInfo {
+  std::string name;  // [train] rule = "name"
+  std::string summary;
+  std::vector<std::string> keys;  // its own [train] keys (every rule's keys are accepted with any rule)
+  bool reward = false;            // can learn from reward (Needs::reward)
+  // Empty if the rule can train cells of `model` (a learning-form model, named `name`), else why not.
+  std::function<std::string(const neuron::Population& model, const std::string& name)> check_target;
+  std::function<std::unique_ptr<Rule>(const Context&, const Settings&, const Needs&)> make;
+};
+
+// Rules register themselves from their own source file; filled during static initialisation.
+class RuleRegistry {
+ public:
+  static const RuleRegistry& get();
+  const RuleInfo* find(std::string_view name) const;
+  std::vector<std::string> names() const;  // sorted
+  const std::vector<RuleInfo>& all() const { return rules_; }
+
+  struct Add {
+    explicit Add(RuleInfo info);
+  };
+
+ private:
+  static RuleRegistry& mutable_instance();
+  std::vector<RuleInfo> rules_;
+};
 
 }  // namespace plexus::learning

@@ -432,16 +432,21 @@ bool Node::boolean_or(std::string_view key, bool def) const {
 
 std::string Node::choice(std::string_view key, std::initializer_list<std::string_view> choices,
                          std::optional<std::string> def) const {
+  return choice(key, std::vector<std::string>(choices.begin(), choices.end()), std::move(def));
+}
+
+std::string Node::choice(std::string_view key, const std::vector<std::string>& choices,
+                         std::optional<std::string> def) const {
   auto n = find(key);
   if (!n) {
     if (def) return *def;
     at(key);  // throws "required key is missing"
   }
   const std::string s = n->as_string();
-  for (auto c : choices)
+  for (const auto& c : choices)
     if (s == c) return s;
   std::string list;
-  for (auto c : choices) list += (list.empty() ? "" : ", ") + std::string(c);
+  for (const auto& c : choices) list += (list.empty() ? "" : ", ") + c;
   n->fail(fmt::format("'{}' is not one of: {}", s, list));
 }
 

@@ -111,6 +111,8 @@ class Node {
   // A string that must be one of `choices`.
   std::string choice(std::string_view key, std::initializer_list<std::string_view> choices,
                      std::optional<std::string> def = std::nullopt) const;
+  std::string choice(std::string_view key, const std::vector<std::string>& choices,
+                     std::optional<std::string> def = std::nullopt) const;
   bool boolean_or(std::string_view key, bool def) const;
 
   [[noreturn]] void fail(const std::string& message) const;

@@ -67,7 +67,8 @@ Network Network::from_config(Config config) {
   Network net;
   net.config = config;
   const Node root = config.root();
-  root.allow_only({"model", "run", "network", "populations", "projections", "inputs", "record", "task", "train"});
+  root.allow_only(
+      {"model", "run", "network", "populations", "projections", "inputs", "record", "task", "train"});
   // network.scale = F (model/scale.hpp): read the network at the file's size, then again with the
   // overrides that resize it. The last override sets network.scale = 1, so that the recorded
   // configuration (file text plus overrides) reads back as the same scaled network.

@@ -89,7 +89,10 @@ class LifForce final : public Population {
   }
   std::size_t state_bytes() const override { return 4 * n_ * sizeof(double); }
   std::vector<StateArray> state() override {
-    return {{"v", std::span(v_)}, {"refractory", std::span(ref_)}, {"I_syn", std::span(syn_)}, {"h", std::span(h_)}};
+    return {{"v", std::span(v_)},
+            {"refractory", std::span(ref_)},
+            {"I_syn", std::span(syn_)},
+            {"h", std::span(h_)}};
   }
   std::optional<DoubleExponential> synaptic_filter() const override { return filter_; }
 

@@ -65,7 +65,8 @@ class Tempotron final : public Population {
   }
   std::size_t state_bytes() const override { return 4 * n_ * sizeof(double); }
   std::vector<StateArray> state() override {
-    return {{"a", std::span(a_)}, {"b", std::span(b_)}, {"V", std::span(V_)}, {"shunted", std::span(shunted_)}};
+    return {
+        {"a", std::span(a_)}, {"b", std::span(b_)}, {"V", std::span(V_)}, {"shunted", std::span(shunted_)}};
   }
 
  private:

@@ -1,12 +1,19 @@
 #pragma once
 // A simulation: the rank-local state built from a network description, stepped through time.
 // Owns the populations, synapses, delay buffers, inputs and recorders of this rank.
+//
+// Drivers above the engine (the run kinds of train/: plain runs, gradient training, FORCE) use the
+// public interface below only: the populations and projections as this rank holds them, a step
+// hook that runs in phase 7 of every step (see step.cpp for the schedule) with a read-only view
+// of the step, trials (back to the initial state with new per-trial noise and task input), and the
+// simulation's state as a checkpoint component.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
-#include <ostream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,37 +21,59 @@
 #include "plexus/comm/communicator.hpp"
 #include "plexus/core/memory.hpp"
 #include "plexus/model/network.hpp"
+#include "plexus/neuron/population.hpp"
+#include "plexus/partition/partition.hpp"
+#include "plexus/synapse/projection.hpp"
+
+namespace plexus::io {
+class ResultFile;
+}
+namespace plexus::task {
+class Task;
+}
 
 namespace plexus::sim {
 
-// When a run writes checkpoints (docs/checkpoint.md).
-struct CheckpointOptions {
-  std::filesystem::path dir;
-  Step every_steps = 0;             // 0: not by simulated time
-  double every_wall_seconds = 0.0;  // 0: not by wall-clock time
-  std::string every_text;           // as the user gave it, kept in the checkpoint for `resume`
-  int keep = 2;                     // newest checkpoints kept
-  // Checkpoint and stop at this step, as on a stop signal (-1: never); for splitting a run by hand.
-  Step stop_at_step = -1;
-  // Steps between the (collective) checks for stop signals and wall-clock checkpoints.
-  Step poll_steps = 10;
-  std::string command = "run";  // recorded in the checkpoint: which command resumes it
+struct Options {
+  int threads = 1;  // OpenMP threads, each advancing its own block of every population
+  // Called on the master thread with the number of steps done, at most every 256 steps and after
+  // the last step of every run_until(); the run shell turns it into the progress line.
+  std::function<void(Step)> progress;
 };
 
-struct Options {
-  int threads = 1;
-  // Result file; none: nothing is written.
-  std::optional<std::filesystem::path> output;
-  // Progress line on rank 0 (to `log`) at most every `progress_seconds` of wall time.
-  bool progress = false;
-  double progress_seconds = 2.0;
-  std::ostream* log = nullptr;
-  // Checkpoints at step boundaries, and on SIGTERM/SIGUSR1 (see checkpoint::install_stop_handlers):
-  // a checkpoint, then run() returns with Summary::stopped.
-  std::optional<CheckpointOptions> checkpoint;
-  // Continue from this checkpoint instead of starting at step 0; the result file (`output`) is taken
-  // up where the checkpoint left it. Must stay alive while components are registered.
-  const checkpoint::Snapshot* resume = nullptr;
+// A population as this rank holds it (fixed for the run; the state is in model()).
+struct PopulationInfo {
+  const model::PopulationSpec* spec = nullptr;
+  const neuron::ModelInfo* info = nullptr;
+  partition::IdRange local;                // population-local ids held on this rank
+  std::vector<partition::IdRange> blocks;  // local index ranges, one per thread block
+  bool replicated = false;                 // every rank holds all of it (spike sources, readouts)
+  bool generator() const { return info->phase == neuron::Phase::Generator; }
+  bool readout() const { return info->phase == neuron::Phase::Readout; }
+};
+
+class Simulation;
+
+// What a step hook sees of step t, after the readouts of the step (phase 7).
+struct StepView {
+  Step t = 0;
+  // Spikes of step t, sorted by gid: of the updated populations (every rank's neurons: the
+  // exchange gives every rank all of them), and of the spike sources (computed on every rank).
+  std::span<const Gid> spikes;
+  std::span<const Gid> source_spikes;
+  const Simulation* simulation = nullptr;
+};
+
+// A learning driver's part of every step (phase 7): serial() on the master thread once every
+// readout value of the step is known, then parallel() on every thread for its own block of every
+// population. A hook may read the step and the populations' state, change the weights of the
+// synapses onto its own block, and write the external current of its own block (read by the next
+// step's update).
+class StepHook {
+ public:
+  virtual ~StepHook() = default;
+  virtual void serial(const StepView& step) = 0;
+  virtual void parallel(const StepView& step, int block) = 0;
 };
 
 struct PopulationSummary {
@@ -59,55 +88,77 @@ struct PopulationSummary {
 struct Summary {
   Step steps = 0;
   double simulated_ms = 0.0;
-  double wall_seconds = 0.0;   // stepping only (rank 0)
+  double wall_seconds = 0.0;   // stepping only (rank 0), over all parts of a resumed run
   double build_seconds = 0.0;  // building the network (rank 0)
   std::uint64_t synapses = 0;  // whole network
   std::vector<PopulationSummary> populations;
-  std::vector<std::uint64_t> peak_rss_bytes;  // per rank
   std::vector<std::uint64_t> synapse_bytes;   // per rank
   std::vector<std::uint64_t> local_synapses;  // per rank
   double exchange_seconds = 0.0;              // rank 0
   int ranks = 1;
   int threads = 1;
-  // Checkpoints.
-  bool stopped = false;  // stopped by a signal after a checkpoint; the result file is not finished
-  int stop_signal = 0;
-  std::filesystem::path last_checkpoint;
-  Step resumed_from = -1;  // step of the checkpoint this run continued from (-1: none)
 };
 
 class Simulation {
  public:
   // Builds this rank's part of the network. Throws ConfigError/UserError, on every rank alike, for
-  // anything wrong with the description, before any output is created.
+  // anything wrong with the description (recording included), before any output is created.
   Simulation(const model::Network& net, comm::Communicator& comm, Options options);
   ~Simulation();
   Simulation(const Simulation&) = delete;
   Simulation& operator=(const Simulation&) = delete;
 
+  // --- structure --------------------------------------------------------------------------------
+  const model::Network& network() const;
+  comm::Communicator& comm() const;
+  int threads() const;  // thread blocks of every population
+  const std::vector<PopulationInfo>& populations() const;
+  // The state of a population as it is now. Trials make models anew: ask again after begin_trial.
+  const neuron::Population& model(int population) const;
+  // This rank's synapses of a projection (a learning rule changes the weights between steps, or in
+  // its hook for the synapses onto its own block).
+  synapse::Projection& projection(int index);
+  const synapse::Projection& projection(int index) const;
+  // The external current of a population's local neurons (model with a current_unit()), read by the
+  // update of the next step; empty if the model takes none. The current steps of [inputs] are
+  // recomputed at their start and stop steps, so a driver that writes it must not add current steps
+  // to the same population.
+  std::span<double> external_current(int population);
+
+  // --- stepping ---------------------------------------------------------------------------------
+  Step now() const;
   // Advances to step `end` (exclusive), recording as configured.
   void run_until(Step end);
-  // Runs to the end of the configured duration, then writes the summary into the result file
-  // and commits it (renames it to its final name).
-  Summary run();
+  // The driver's part of phase 7 (none: nullptr).
+  void set_hook(StepHook* hook);
+  // A new trial: every population back to its initial state (a function of the seed and ids, so the
+  // same on any partition), delay buffers and spikes cleared, t = 0. Spike sources and Poisson
+  // drives mix `trial_key` into their random numbers, so each trial has its own noise; task_input
+  // populations read `input` (null: silent).
+  void begin_trial(std::uint64_t trial_key, const task::Task* input);
 
-  Step now() const;
+  // --- results ----------------------------------------------------------------------------------
+  // Records into `file` from now on (spikes, samples, weight snapshots as [record] says) and writes
+  // the network's layout into it. Collective. `resume`: the file's datasets are taken up at these
+  // lengths (from a checkpoint) instead of being created.
+  void record_into(io::ResultFile& file,
+                   const std::map<std::string, std::uint64_t>* resume_lengths = nullptr);
+  // Collective: flushes what the recorder holds, writes the run's summary (spike counts, rates,
+  // synapses) into the result file and stops recording into it.
+  void finish_recording(const Summary& s);
+  // Collective.
   Summary summary() const;
   // Bytes held by this rank, by kind.
   memory::Ledger memory() const;
 
-  // Checkpoint extension point: `c` is saved and restored with the simulation's own state (after
-  // it, in order of registration). If this simulation was resumed from a checkpoint, c.load() is
-  // called at once.
-  void add_checkpoint_component(checkpoint::Component& c);
+  // --- checkpoints (sim/checkpointing.cpp) --------------------------------------------------------
+  // The simulation's state as a checkpoint component ("sim"): neuron state, delay buffers, spikes,
+  // weights, STDP traces and the recorder's position.
+  checkpoint::Component& checkpoint_state();
   // This rank's part of a per-neuron array of a population (population-local ids) and of a
   // per-synapse array of a projection (synapses in (target, source) order), for Writer/Reader.
   checkpoint::Slice neuron_slice(int population) const;
   checkpoint::Slice synapse_slice(int projection) const;
-  // Collective, between steps: writes a checkpoint now (needs Options::checkpoint).
-  // `position` names the checkpoint and orders it among the others (default: the step; a trainer
-  // gives the iteration, since every checkpoint of a training run is taken at the same step).
-  checkpoint::Written write_checkpoint(const std::string& reason, std::int64_t position = -1);
 
   // Read access for tests: a state variable of the neurons this rank holds, and their local range.
   const double* variable(const std::string& population, const std::string& name) const;
@@ -116,8 +167,6 @@ class Simulation {
   struct Impl;
 
  private:
-  friend class Trainer;
-  friend class ForceTrainer;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -222,6 +222,65 @@ void Stdp::reset_traces() {
   }
 }
 
+Stdp::Traces Stdp::traces(Step t, std::size_t history, std::size_t spikes) const {
+  Traces tr;
+  tr.history = history;
+  tr.spikes = spikes;
+  const auto S = static_cast<Step>(slots_), PS = static_cast<Step>(post_slots_);
+  for (const auto& B : blocks_) {
+    const std::size_t nt = B.row.size() - 1;
+    const std::size_t base_km = tr.k_minus.size(), base_sp = tr.spiked.size();
+    tr.k_minus.resize(base_km + nt * history, 0.0);
+    tr.spiked.resize(base_sp + nt * spikes, 0);
+    // K- of step t - m (m = 0 is the newest), where this rank keeps it.
+    for (std::size_t m = 0; m < std::min(history, slots_); ++m) {
+      const Step s = t - static_cast<Step>(m);
+      if (s < 0) break;
+      const double* row = B.k_minus.data() + static_cast<std::size_t>(s % S) * nt;
+      for (std::size_t j = 0; j < nt; ++j) tr.k_minus[base_km + j * history + (history - 1 - m)] = row[j];
+    }
+    for (std::size_t m = 1; m <= std::min(spikes, post_slots_ - 1); ++m) {
+      const Step s = t - static_cast<Step>(m);
+      if (s < 0) break;
+      for (std::uint32_t j : B.post[static_cast<std::size_t>(s % PS)])
+        tr.spiked[base_sp + j * spikes + (spikes - m)] = 1;
+    }
+  }
+  if (!blocks_.empty()) {
+    tr.k_plus = blocks_.front().k_plus;
+    tr.last_pre.assign(blocks_.front().last_pre.begin(), blocks_.front().last_pre.end());
+  }
+  return tr;
+}
+
+void Stdp::set_traces(Step t, const Traces& tr) {
+  const auto S = static_cast<Step>(slots_), PS = static_cast<Step>(post_slots_);
+  std::size_t first = 0;  // local target index of the block's first target
+  for (auto& B : blocks_) {
+    const std::size_t nt = B.row.size() - 1;
+    std::fill(B.k_minus.begin(), B.k_minus.end(), 0.0);
+    for (auto& l : B.post) l.clear();
+    for (std::size_t m = 0; m < std::min(tr.history, slots_); ++m) {
+      const Step s = t - static_cast<Step>(m);
+      if (s < 0) break;
+      double* row = B.k_minus.data() + static_cast<std::size_t>(s % S) * nt;
+      for (std::size_t j = 0; j < nt; ++j)
+        row[j] = tr.k_minus[(first + j) * tr.history + (tr.history - 1 - m)];
+    }
+    for (std::size_t m = 1; m <= std::min(tr.spikes, post_slots_ - 1); ++m) {
+      const Step s = t - static_cast<Step>(m);
+      if (s < 0) break;
+      auto& list = B.post[static_cast<std::size_t>(s % PS)];
+      for (std::size_t j = 0; j < nt; ++j)
+        if (tr.spiked[(first + j) * tr.spikes + (tr.spikes - m)])
+          list.push_back(static_cast<std::uint32_t>(j));
+    }
+    std::copy(tr.k_plus.begin(), tr.k_plus.end(), B.k_plus.begin());
+    std::copy(tr.last_pre.begin(), tr.last_pre.end(), B.last_pre.begin());
+    first += nt;
+  }
+}
+
 std::size_t Stdp::bytes() const {
   std::size_t n = 0;
   for (const auto& b : blocks_) {

@@ -67,6 +67,24 @@ class Stdp {
   void reset_traces();
   std::size_t bytes() const;
 
+  // The traces at a step boundary t (before step t), in id terms for checkpoints: per local target
+  // neuron (local index order), K- of the `history` most recent steps t - history + 1 .. t and
+  // whether it spiked at each of the `spikes` steps t - spikes .. t - 1 (oldest first); per source,
+  // K+ just after its last spike and that spike's step (every thread and rank holds the same). A
+  // rank whose delays are shorter than the lengths asked for pads the older entries with zeros,
+  // and reads back only the entries its delays can reach.
+  struct Traces {
+    std::size_t history = 0, spikes = 0;
+    std::vector<double> k_minus;       // targets x history
+    std::vector<std::uint8_t> spiked;  // targets x spikes
+    std::vector<double> k_plus;        // sources
+    std::vector<std::int64_t> last_pre;
+  };
+  std::size_t history_length() const { return slots_; }
+  std::size_t spike_length() const { return post_slots_ - 1; }
+  Traces traces(Step t, std::size_t history, std::size_t spikes) const;
+  void set_traces(Step t, const Traces& tr);
+
  private:
   struct BlockState {
     std::vector<std::uint32_t> row;  // per local target of the block: first entry, size targets + 1

@@ -73,8 +73,12 @@ std::string Dms::describe_trial() const {
                      sample_ == test_ ? "match" : "non-match");
 }
 
-std::unique_ptr<Task> make_dms(const model::Node& n, double dt_ms, std::uint64_t seed) {
-  return std::make_unique<Dms>(n, dt_ms, seed);
-}
+namespace {
+const Registry::Add registered{
+    {"dms", "delayed match-to-sample with direction-tuned inputs (SPEC 3.2)",
+     [](const model::Node& n, double dt, std::uint64_t seed) -> std::unique_ptr<Task> {
+       return std::make_unique<Dms>(n, dt, seed);
+     }}};
+}  // namespace
 
 }  // namespace plexus::task

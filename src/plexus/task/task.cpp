@@ -1,200 +1,46 @@
+// The registry of trial tasks (task.hpp): each task adds itself from its own file.
 #include "plexus/task/task.hpp"
 
-#include <array>
-#include <cmath>
+#include <algorithm>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
-#include "plexus/core/rng.hpp"
-#include "plexus/task/common.hpp"
-
 namespace plexus::task {
-namespace {
 
-using model::Node;
-using model::Range;
-using detail::bernoulli;
-using detail::steps_of;
+Registry& Registry::mutable_instance() {
+  static Registry r;
+  return r;
+}
 
-// SPEC 3.1: the T-maze cue task. Channels: [left cues | right cues | recall | noise], G each.
-class Evidence final : public Task {
- public:
-  Evidence(const Node& n, double dt, std::uint64_t seed) : seed_(seed), dt_(dt) {
-    n.allow_only({"kind", "profile", "group_size", "cues", "cue_start_ms", "cue_ms", "cue_gap_ms", "delay_ms",
-                  "recall_ms", "cue_rate_hz", "recall_rate_hz", "noise_rate_hz", "majority_p"});
-    const std::string profile = n.choice("profile", {"eprop", "cortex", "mouse"}, "eprop");
-    // Profile defaults in ms (dt = 1 ms in the shipped models).
-    double G = 10, start = 50, cue = 100, gap = 50, delay = 1050, recall = 150;
-    if (profile == "cortex") {
-      G = 25;
-      delay = 1000;
-    } else if (profile == "mouse") {
-      start = 0, cue = 18, gap = 5, delay = 121, recall = 100;
-    }
-    G_ = static_cast<std::size_t>(n.integer_or("group_size", static_cast<std::int64_t>(G), Range::closed(1, 1e6)));
-    cues_ = static_cast<int>(n.integer_or("cues", 7, Range::closed(1, 63)));
-    if (cues_ % 2 == 0) n.at("cues").fail("must be odd, so that one side always has more cues");
-    cue_start_ = steps_of(n, "cue_start_ms", start, dt);
-    cue_ = steps_of(n, "cue_ms", cue, dt);
-    gap_ = steps_of(n, "cue_gap_ms", gap, dt);
-    const Step delay_s = steps_of(n, "delay_ms", delay, dt);
-    recall_ = steps_of(n, "recall_ms", recall, dt);
-    if (cue_ == 0) n.fail("cue_ms must be at least one step");
-    if (recall_ == 0) n.fail("recall_ms must be at least one step");
-    const double ms = dt * 1e-3;
-    p_cue_ = n.number_or("cue_rate_hz", 40.0, Range::non_negative()) * ms;
-    p_recall_ = n.number_or("recall_rate_hz", 40.0, Range::non_negative()) * ms;
-    p_noise_ = n.number_or("noise_rate_hz", 10.0, Range::non_negative()) * ms;
-    for (double p : {p_cue_, p_recall_, p_noise_})
-      if (p > 1.0) n.fail("a rate times dt exceeds one spike per step");
-    majority_p_ = n.number_or("majority_p", 0.7, Range::probability());
-    const Step last_cue_end = cue_start_ + (cues_ - 1) * (cue_ + gap_) + cue_;
-    recall_start_ = last_cue_end + delay_s;
-    T_ = recall_start_ + recall_;
-  }
-  Step delay_steps() const override {
-    return recall_start_ - (cue_start_ + (cues_ - 1) * (cue_ + gap_) + cue_);
-  }
-  bool set_delay_steps(Step delay) override {
-    recall_start_ = cue_start_ + (cues_ - 1) * (cue_ + gap_) + cue_ + delay;
-    T_ = recall_start_ + recall_;
-    return true;
-  }
-  std::string kind() const override { return "evidence"; }
-  std::size_t channels() const override { return 4 * G_; }
-  std::size_t outputs() const override { return 2; }
-  Step steps() const override { return T_; }
-  bool classification() const override { return true; }
-  Step window_begin() const override { return recall_start_; }
+const Registry& Registry::get() {
+  return mutable_instance();
+}
 
-  void begin_trial(Stream stream, std::uint64_t trial) override {
-    stream_ = static_cast<std::uint64_t>(stream);
-    trial_ = trial;
-    rng::Stream s(seed_, rng::Purpose::Task, stream_, trial_, 0);
-    const int majority = s.uniform() < 0.5 ? 0 : 1;
-    int left = 0;
-    for (int k = 0; k < cues_; ++k) {
-      const int side = s.uniform() < majority_p_ ? majority : 1 - majority;
-      side_[static_cast<std::size_t>(k)] = side;
-      left += side == 0;
-    }
-    label_ = 2 * left > cues_ ? 0 : 1;
-  }
-  int label() const override { return label_; }
+Registry::Add::Add(Info info) {
+  auto& r = mutable_instance();
+  if (r.find(info.kind)) throw std::logic_error("task '" + info.kind + "' registered twice");
+  r.tasks_.push_back(std::move(info));
+}
 
-  void input_spikes(Step t, std::size_t begin, std::size_t end, double* z) const override {
-    // Which cue (if any) is on at step t.
-    int side = -1;
-    if (t >= cue_start_) {
-      const Step k = (t - cue_start_) / (cue_ + gap_), in = (t - cue_start_) % (cue_ + gap_);
-      if (k < cues_ && in < cue_) side = side_[static_cast<std::size_t>(k)];
-    }
-    const bool recall = t >= recall_start_;
-    const std::size_t G = G_;
-    bernoulli(seed_, stream_, trial_, t, begin, end, z, [&](std::size_t c) {
-      const std::size_t group = c / G;
-      if (group < 2) return static_cast<int>(group) == side ? p_cue_ : 0.0;
-      if (group == 2) return recall ? p_recall_ : 0.0;
-      return p_noise_;
-    });
-  }
+const Registry::Info* Registry::find(std::string_view kind) const {
+  for (const auto& t : tasks_)
+    if (t.kind == kind) return &t;
+  return nullptr;
+}
 
-  std::string describe_trial() const override {
-    std::string cues;
-    for (int k = 0; k < cues_; ++k) cues += side_[static_cast<std::size_t>(k)] ? 'R' : 'L';
-    return fmt::format("cues {} -> {}", cues, label_ ? "right" : "left");
-  }
-
- private:
-  std::uint64_t seed_;
-  double dt_;
-  std::size_t G_ = 10;
-  int cues_ = 7;
-  Step cue_start_ = 0, cue_ = 0, gap_ = 0, recall_ = 0, recall_start_ = 0, T_ = 0;
-  double p_cue_ = 0, p_recall_ = 0, p_noise_ = 0, majority_p_ = 0.7;
-  std::uint64_t stream_ = 0, trial_ = 0;
-  std::array<int, 64> side_{};
-  int label_ = 0;
-};
-
-// SPEC 3.3: pattern generation. Targets are sums of sines; inputs are frozen Poisson noise (the
-// same in every trial unless frozen_inputs = false).
-class Sine final : public Task {
- public:
-  Sine(const Node& n, double dt, std::uint64_t seed) : seed_(seed), dt_(dt) {
-    n.allow_only({"kind", "channels", "outputs", "duration_ms", "input_rate_hz", "periods_ms", "amplitude_range",
-                  "random_per_trial", "frozen_inputs"});
-    channels_ = static_cast<std::size_t>(n.integer_or("channels", 100, Range::closed(1, 1e6)));
-    outputs_ = static_cast<std::size_t>(n.integer_or("outputs", 1, Range::closed(1, 1e4)));
-    T_ = steps_of(n, "duration_ms", 1000.0, dt);
-    if (T_ == 0) n.at("duration_ms").fail("must be at least one step");
-    p_in_ = n.number_or("input_rate_hz", 50.0, Range::non_negative()) * dt * 1e-3;
-    if (p_in_ > 1.0) n.at("input_rate_hz").fail("rate times dt exceeds one spike per step");
-    periods_ = n.has("periods_ms") ? n.at("periods_ms").as_number_array(Range::positive())
-                                   : std::vector<double>{1000.0, 500.0, 333.0};
-    if (periods_.empty()) n.at("periods_ms").fail("needs at least one period");
-    std::vector<double> ar = n.has("amplitude_range") ? n.at("amplitude_range").as_number_array()
-                                                      : std::vector<double>{0.5, 2.0};
-    if (ar.size() != 2 || ar[0] > ar[1]) n.at("amplitude_range").fail("must be [low, high]");
-    amp_lo_ = ar[0], amp_hi_ = ar[1];
-    per_trial_ = n.boolean_or("random_per_trial", false);
-    frozen_ = n.boolean_or("frozen_inputs", true);
-    begin_trial(Stream::Train, 0);
-  }
-  std::string kind() const override { return "sine"; }
-  std::size_t channels() const override { return channels_; }
-  std::size_t outputs() const override { return outputs_; }
-  Step steps() const override { return T_; }
-  bool classification() const override { return false; }
-  Step window_begin() const override { return 0; }
-
-  void begin_trial(Stream stream, std::uint64_t trial) override {
-    stream_ = static_cast<std::uint64_t>(stream);
-    trial_ = trial;
-    amp_.assign(outputs_ * periods_.size(), 0.0);
-    phase_.assign(outputs_ * periods_.size(), 0.0);
-    rng::Stream s(seed_, rng::Purpose::Task, per_trial_ ? stream_ : 0, per_trial_ ? trial_ : 0, 1u << 20);
-    for (std::size_t i = 0; i < amp_.size(); ++i) {
-      amp_[i] = s.uniform(amp_lo_, amp_hi_);
-      phase_[i] = s.uniform(0.0, 2.0 * M_PI);
-    }
-  }
-
-  void input_spikes(Step t, std::size_t begin, std::size_t end, double* z) const override {
-    const double p = p_in_;
-    bernoulli(seed_, frozen_ ? 0 : stream_, frozen_ ? 0 : trial_, t, begin, end, z,
-              [p](std::size_t) { return p; });
-  }
-  void target(Step t, double* y) const override {
-    const double ms = static_cast<double>(t) * dt_;
-    for (std::size_t k = 0; k < outputs_; ++k) {
-      double sum = 0.0;
-      for (std::size_t m = 0; m < periods_.size(); ++m) {
-        const std::size_t i = k * periods_.size() + m;
-        sum += amp_[i] * std::sin(2.0 * M_PI * ms / periods_[m] + phase_[i]);
-      }
-      y[k] = sum;
-    }
-  }
-
- private:
-  std::uint64_t seed_;
-  double dt_;
-  std::size_t channels_ = 100, outputs_ = 1;
-  Step T_ = 1000;
-  double p_in_ = 0.05, amp_lo_ = 0.5, amp_hi_ = 2.0;
-  std::vector<double> periods_, amp_, phase_;
-  bool per_trial_ = false, frozen_ = true;
-  std::uint64_t stream_ = 0, trial_ = 0;
-};
-
-}  // namespace
+std::vector<std::string> Registry::kinds() const {
+  std::vector<std::string> out;
+  for (const auto& t : tasks_) out.push_back(t.kind);
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 std::unique_ptr<Task> make(const model::Node& node, double dt_ms, std::uint64_t seed) {
-  const std::string kind = node.choice("kind", {"evidence", "sine", "dms"});
-  if (kind == "evidence") return std::make_unique<Evidence>(node, dt_ms, seed);
-  if (kind == "dms") return make_dms(node, dt_ms, seed);
-  return std::make_unique<Sine>(node, dt_ms, seed);
+  const auto& r = Registry::get();
+  const auto kinds = r.kinds();
+  const std::string kind = node.choice("kind", kinds);
+  return r.find(kind)->make(node, dt_ms, seed);
 }
 
 }  // namespace plexus::task

@@ -3,8 +3,10 @@
 // labels and targets are drawn from counter-based numbers keyed by those and by step and channel,
 // so any rank can make any trial bit for bit, and a resumed run sees the same trials.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "plexus/core/types.hpp"
@@ -42,9 +44,31 @@ class Task {
   virtual bool set_delay_steps(Step) { return false; }
 };
 
-// Reads [task] and makes the task. `dt_ms` is the simulation step.
+// Trial tasks register themselves from their own source file (no list to edit elsewhere); filled
+// during static initialisation and only read afterwards. docs/extending.md says how to add one.
+class Registry {
+ public:
+  struct Info {
+    std::string kind;  // [task] kind = "kind"
+    std::string summary;
+    // Reads [task] (ConfigError for unknown keys or bad values) and makes the task; `dt_ms` is the
+    // simulation step.
+    std::function<std::unique_ptr<Task>(const model::Node& node, double dt_ms, std::uint64_t seed)> make;
+  };
+  static const Registry& get();
+  const Info* find(std::string_view kind) const;
+  std::vector<std::string> kinds() const;  // sorted
+
+  struct Add {
+    explicit Add(Info info);
+  };
+
+ private:
+  static Registry& mutable_instance();
+  std::vector<Info> tasks_;
+};
+
+// Reads [task] and makes the task of its kind.
 std::unique_ptr<Task> make(const model::Node& node, double dt_ms, std::uint64_t seed);
-// The DMS task (dms.hpp).
-std::unique_ptr<Task> make_dms(const model::Node& node, double dt_ms, std::uint64_t seed);
 
 }  // namespace plexus::task

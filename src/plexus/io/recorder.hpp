@@ -16,7 +16,7 @@
 #include "plexus/partition/partition.hpp"
 #include "plexus/synapse/projection.hpp"
 
-namespace plexus::sim {
+namespace plexus::io {
 
 // What the recorder needs to know of each population on this rank.
 struct RecordedPopulation {
@@ -39,8 +39,11 @@ class Recorder {
     std::vector<std::int64_t> weight_next;         // per weight spec: snapshots taken
   };
   Recorder(const model::Network& net, const partition::Partition& part, comm::Communicator& comm,
-           io::ResultFile& file, std::vector<RecordedPopulation> pops, int threads,
+           ResultFile& file, std::vector<RecordedPopulation> pops, int threads,
            const Resume* resume = nullptr);
+  // Checks [record] against the populations (sampled variables exist) without writing anything:
+  // ConfigError naming the key. The constructor checks too.
+  static void check(const model::Network& net, const std::vector<RecordedPopulation>& pops);
 
   // Master thread: all spikes of step t (sorted by gid).
   void spikes(Step t, std::span<const Gid> sorted);
@@ -68,6 +71,9 @@ class Recorder {
  private:
   // Starts the flush window at `begin` and this rank's time slice of it.
   void open_window(Step begin);
+  void setup_spikes();
+  void setup_samples(const model::SampleSpec& spec, int threads);
+  void reopen(const std::string& path);  // a dataset of the resumed file (resume_ set)
 
   struct SpikeBuffer {
     int population;
@@ -94,10 +100,11 @@ class Recorder {
     return static_cast<std::size_t>((t + 1) / s.interval - s.first_row_step / s.interval - 1);
   }
 
+  const Resume* resume_ = nullptr;  // during construction only
   const model::Network& net_;
   const partition::Partition& part_;
   comm::Communicator& comm_;
-  io::ResultFile& file_;
+  ResultFile& file_;
   std::vector<RecordedPopulation> pops_;
   std::vector<SpikeBuffer> spike_buffers_;
   std::vector<int> buffer_of_population_;  // -1 if not recorded
@@ -108,4 +115,4 @@ class Recorder {
   std::vector<bool> weight_ids_written_;
 };
 
-}  // namespace plexus::sim
+}  // namespace plexus::io

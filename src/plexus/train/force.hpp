@@ -1,9 +1,10 @@
 #pragma once
-// FORCE training (SPEC 4.4) of a spiking reservoir: one continuous run in three phases (the
-// untrained network, training with recursive least squares on the decoders, and a free-running
-// test), driven through phase 7 of the ordinary step schedule; then the phase-invariant metrics,
-// and a result file with the target and output traces, rasters before and after training, rates,
-// encoders and decoders (docs/force.md, docs/result-file.md).
+// FORCE training (SPEC 4.4) of a spiking reservoir, the "force" experiment (`plexus train` with
+// [train] rule = "force"): one continuous run in three phases (the untrained network, training with
+// recursive least squares on the decoders, and a free-running test), driven through phase 7 of the
+// ordinary step schedule; then the phase-invariant metrics, and a result file with the target and
+// output traces, rasters before and after training, rates, encoders and decoders (docs/force.md,
+// docs/result-file.md). Checkpoints are taken between steps, like a plain run's.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -14,20 +15,13 @@
 
 #include "plexus/comm/communicator.hpp"
 #include "plexus/model/network.hpp"
+#include "plexus/train/experiment.hpp"
 
 namespace plexus::learning::force {
 class Rls;
 }
 
-namespace plexus::sim {
-
-struct ForceOptions {
-  int threads = 1;
-  std::optional<std::filesystem::path> output;  // none: nothing is written
-  bool progress = false;                        // progress lines on rank 0
-  double progress_seconds = 2.0;
-  std::ostream* log = nullptr;
-};
+namespace plexus::train {
 
 // Measures of one test window, per output.
 struct ForceWindow {
@@ -61,20 +55,25 @@ struct ForceSummary {
   int ranks = 1, threads = 1;
 };
 
-class ForceTrainer {
+class ForceTraining final : public Experiment {
  public:
   // Builds the network and the FORCE state. Throws ConfigError (every rank alike) for a bad
   // [train] (rule = "force") or [task] (kind = "signal").
-  ForceTrainer(const model::Network& net, comm::Communicator& comm, ForceOptions options);
-  ~ForceTrainer();
-  ForceTrainer(const ForceTrainer&) = delete;
-  ForceTrainer& operator=(const ForceTrainer&) = delete;
+  explicit ForceTraining(const Setup& setup);
+  ~ForceTraining() override;
 
-  // Runs the three phases, computes the metrics, writes the result file (if any).
-  ForceSummary run();
+  std::string headline() const override;
+  std::int64_t total() const override;
+  std::int64_t done() const override;
+  void start_file(io::ResultFile& file) override;
+  void run(Shell& shell) override;
+  void finish(io::ResultFile* file) override;
+  void report(std::ostream& out) const override;
+  std::vector<checkpoint::Component*> state() override;
 
-  // For tests: the decoders (outputs x neurons, the same on every rank), the RLS state of this
-  // rank, and the simulated step reached.
+  // After finish(): the metrics. For tests: the decoders (outputs x neurons, the same on every
+  // rank) and the RLS state of this rank.
+  const ForceSummary& summary() const;
   const std::vector<double>& decoders() const;
   const learning::force::Rls& rls() const;
 
@@ -84,4 +83,4 @@ class ForceTrainer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace plexus::sim
+}  // namespace plexus::train

@@ -1,4 +1,4 @@
-#include "plexus/sim/recorder.hpp"
+#include "plexus/io/recorder.hpp"
 
 #include <algorithm>
 
@@ -6,104 +6,40 @@
 
 #include "plexus/core/error.hpp"
 
-namespace plexus::sim {
+namespace plexus::io {
 
-Recorder::Recorder(const model::Network& net, const partition::Partition& part, comm::Communicator& comm,
-                   io::ResultFile& file, std::vector<RecordedPopulation> pops, int threads,
-                   const Resume* resume)
-    : net_(net), part_(part), comm_(comm), file_(file), pops_(std::move(pops)) {
-  const bool create = resume == nullptr;
-  auto reopen = [&](const std::string& path) {
-    auto it = resume->lengths.find(path);
-    if (it == resume->lengths.end())
-      throw UserError("the checkpoint does not record the result dataset " + path +
-                      " (another recording setup?)");
-    file_.reopen(path, it->second);
-  };
-  // Spikes: /spikes/<population>/{timestamps, node_ids}, SONATA layout.
-  buffer_of_population_.assign(net.populations.size(), -1);
-  if (create) file_.create_group("/spikes");
-  for (std::size_t p = 0; p < pops_.size(); ++p) {
-    if (!pops_[p].record_spikes) continue;
-    const std::string g = "/spikes/" + net.populations[p].name;
-    if (create) {
-      file_.create_group(g);
-      file_.sorting_attribute(g, 2);  // by_time
-      file_.create_series<double>(g + "/timestamps");
-      file_.attribute(g + "/timestamps", "units", std::string("ms"));
-      file_.create_series<std::uint64_t>(g + "/node_ids");
-    } else {
-      reopen(g + "/timestamps");
-      reopen(g + "/node_ids");
-    }
-    buffer_of_population_[p] = static_cast<int>(spike_buffers_.size());
-    spike_buffers_.push_back({static_cast<int>(p), {}, {}});
-  }
+namespace {
 
-  // Samples: /samples/<population>/<variable> (time x node), node_ids, times_ms.
-  for (std::size_t i = 0; i < net.record.samples.size(); ++i) {
-    const auto& spec = net.record.samples[i];
-    const auto& rp = pops_[spec.population];
-    SampleSet s;
-    s.interval = spec.interval_steps;
-    s.group = "/samples/" + net.populations[spec.population].name;
-    for (const auto& v : spec.variables) {
-      auto it = std::find(rp.variables.begin(), rp.variables.end(), v);
-      if (it == rp.variables.end()) {
-        std::string list;
-        for (const auto& x : rp.variables) list += (list.empty() ? "" : ", ") + x;
+std::string variable_list(const std::vector<std::string>& vars) {
+  std::string list;
+  for (const auto& x : vars) list += (list.empty() ? "" : ", ") + x;
+  return list.empty() ? "none" : list;
+}
+
+}  // namespace
+
+void Recorder::check(const model::Network& net, const std::vector<RecordedPopulation>& pops) {
+  for (const auto& spec : net.record.samples) {
+    const auto& rp = pops[static_cast<std::size_t>(spec.population)];
+    for (const auto& v : spec.variables)
+      if (std::find(rp.variables.begin(), rp.variables.end(), v) == rp.variables.end())
         spec.node.at("variables")
             .fail(fmt::format("model '{}' has no variable '{}' (it has: {})",
-                              net.populations[spec.population].model, v, list.empty() ? "none" : list));
-      }
-      const auto idx = static_cast<std::size_t>(it - rp.variables.begin());
-      s.variables.push_back(v);
-      s.arrays.push_back(rp.arrays[idx]);
-      s.units.push_back(rp.units[idx]);
-    }
-    // This rank's columns: the sampled ids inside its local range (contiguous, since ids are sorted
-    // and local ranges are contiguous). A replicated population is written by rank 0 alone.
-    const bool mine = !part.replicated(spec.population) || comm_.rank() == 0;
-    const auto& ids = spec.node_ids;
-    if (mine) {
-      s.col_begin =
-          static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), rp.local.begin) - ids.begin());
-      s.col_end =
-          static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), rp.local.end) - ids.begin());
-    }
-    s.per_thread.resize(static_cast<std::size_t>(threads));
-    for (std::size_t c = s.col_begin; c < s.col_end; ++c) {
-      const std::size_t li = ids[c] - rp.local.begin;
-      for (int t = 0; t < threads; ++t)
-        if (rp.blocks[t].contains(static_cast<Gid>(li))) s.per_thread[t].push_back({c - s.col_begin, li});
-    }
-    s.rows_cap = static_cast<std::size_t>(net.record.flush_interval_steps / s.interval + 2);
-    s.buffer.assign(s.variables.size(), std::vector<double>(s.rows_cap * (s.col_end - s.col_begin), 0.0));
-    if (create) {
-      file_.create_group(s.group);
-      std::vector<std::uint64_t> id64(ids.begin(), ids.end());
-      file_.write_replicated<std::uint64_t>(s.group + "/node_ids", id64);
-      file_.create_series<double>(s.group + "/times_ms", 4096);
-      file_.attribute(s.group + "/times_ms", "units", std::string("ms"));
-      file_.attribute(s.group, "interval_ms", static_cast<double>(s.interval) * net.run.dt_ms);
-    } else {
-      reopen(s.group + "/times_ms");
-    }
-    for (std::size_t v = 0; v < s.variables.size(); ++v) {
-      const std::string ds = s.group + "/" + s.variables[v];
-      if (create) {
-        file_.create_table<double>(ds, ids.size(), std::min<std::size_t>(s.rows_cap, 1024));
-        file_.attribute(ds, "units", s.units[v]);
-      } else {
-        reopen(ds);
-      }
-    }
-    samples_.push_back(std::move(s));
+                              net.populations[static_cast<std::size_t>(spec.population)].model, v,
+                              variable_list(rp.variables)));
   }
+}
 
+Recorder::Recorder(const model::Network& net, const partition::Partition& part, comm::Communicator& comm,
+                   ResultFile& file, std::vector<RecordedPopulation> pops, int threads, const Resume* resume)
+    : net_(net), part_(part), comm_(comm), file_(file), pops_(std::move(pops)) {
+  check(net, pops_);
+  resume_ = resume;
+  setup_spikes();
+  for (std::size_t i = 0; i < net.record.samples.size(); ++i) setup_samples(net.record.samples[i], threads);
   weight_next_.assign(net.record.weights.size(), 0);
   weight_ids_written_.assign(net.record.weights.size(), false);
-  if (create) {
+  if (!resume) {
     open_window(0);
     return;
   }
@@ -119,6 +55,90 @@ Recorder::Recorder(const model::Network& net, const partition::Partition& part, 
   }
   for (auto& s : samples_) s.first_row_step = resume->step;
   restart_window(resume->step);
+  resume_ = nullptr;
+}
+
+void Recorder::reopen(const std::string& path) {
+  auto it = resume_->lengths.find(path);
+  if (it == resume_->lengths.end())
+    throw UserError("the checkpoint does not record the result dataset " + path +
+                    " (another recording setup?)");
+  file_.reopen(path, it->second);
+}
+
+// Spikes: /spikes/<population>/{timestamps, node_ids}, SONATA layout.
+void Recorder::setup_spikes() {
+  buffer_of_population_.assign(net_.populations.size(), -1);
+  if (!resume_) file_.create_group("/spikes");
+  for (std::size_t p = 0; p < pops_.size(); ++p) {
+    if (!pops_[p].record_spikes) continue;
+    const std::string g = "/spikes/" + net_.populations[p].name;
+    if (!resume_) {
+      file_.create_group(g);
+      file_.sorting_attribute(g, 2);  // by_time
+      file_.create_series<double>(g + "/timestamps");
+      file_.attribute(g + "/timestamps", "units", std::string("ms"));
+      file_.create_series<std::uint64_t>(g + "/node_ids");
+    } else {
+      reopen(g + "/timestamps");
+      reopen(g + "/node_ids");
+    }
+    buffer_of_population_[p] = static_cast<int>(spike_buffers_.size());
+    spike_buffers_.push_back({static_cast<int>(p), {}, {}});
+  }
+}
+
+// Samples: /samples/<population>/<variable> (time x node), node_ids, times_ms.
+void Recorder::setup_samples(const model::SampleSpec& spec, int threads) {
+  const auto& rp = pops_[static_cast<std::size_t>(spec.population)];
+  SampleSet s;
+  s.interval = spec.interval_steps;
+  s.group = "/samples/" + net_.populations[static_cast<std::size_t>(spec.population)].name;
+  for (const auto& v : spec.variables) {
+    const auto idx = static_cast<std::size_t>(std::find(rp.variables.begin(), rp.variables.end(), v) -
+                                              rp.variables.begin());
+    s.variables.push_back(v);
+    s.arrays.push_back(rp.arrays[idx]);
+    s.units.push_back(rp.units[idx]);
+  }
+  // This rank's columns: the sampled ids inside its local range (contiguous, since ids are sorted
+  // and local ranges are contiguous). A replicated population is written by rank 0 alone.
+  const bool mine = !part_.replicated(spec.population) || comm_.rank() == 0;
+  const auto& ids = spec.node_ids;
+  if (mine) {
+    s.col_begin =
+        static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), rp.local.begin) - ids.begin());
+    s.col_end =
+        static_cast<std::size_t>(std::lower_bound(ids.begin(), ids.end(), rp.local.end) - ids.begin());
+  }
+  s.per_thread.resize(static_cast<std::size_t>(threads));
+  for (std::size_t c = s.col_begin; c < s.col_end; ++c) {
+    const std::size_t li = ids[c] - rp.local.begin;
+    for (int t = 0; t < threads; ++t)
+      if (rp.blocks[t].contains(static_cast<Gid>(li))) s.per_thread[t].push_back({c - s.col_begin, li});
+  }
+  s.rows_cap = static_cast<std::size_t>(net_.record.flush_interval_steps / s.interval + 2);
+  s.buffer.assign(s.variables.size(), std::vector<double>(s.rows_cap * (s.col_end - s.col_begin), 0.0));
+  if (!resume_) {
+    file_.create_group(s.group);
+    std::vector<std::uint64_t> id64(ids.begin(), ids.end());
+    file_.write_replicated<std::uint64_t>(s.group + "/node_ids", id64);
+    file_.create_series<double>(s.group + "/times_ms", 4096);
+    file_.attribute(s.group + "/times_ms", "units", std::string("ms"));
+    file_.attribute(s.group, "interval_ms", static_cast<double>(s.interval) * net_.run.dt_ms);
+  } else {
+    reopen(s.group + "/times_ms");
+  }
+  for (std::size_t v = 0; v < s.variables.size(); ++v) {
+    const std::string ds = s.group + "/" + s.variables[v];
+    if (!resume_) {
+      file_.create_table<double>(ds, ids.size(), std::min<std::size_t>(s.rows_cap, 1024));
+      file_.attribute(ds, "units", s.units[v]);
+    } else {
+      reopen(ds);
+    }
+  }
+  samples_.push_back(std::move(s));
 }
 
 void Recorder::restart_window(Step t) {
@@ -256,4 +276,4 @@ std::size_t Recorder::buffered_bytes() const {
   return b;
 }
 
-}  // namespace plexus::sim
+}  // namespace plexus::io

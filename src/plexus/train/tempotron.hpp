@@ -6,7 +6,9 @@
 // train at and how many independent repeats of each. Every (load, repeat, tempotron) is an
 // independent learner, so they are spread over ranks (contiguous blocks of nearly equal cost) and
 // threads; each is computed whole by one thread, and results are gathered in a fixed order, so
-// they are bit-identical for any number of ranks and threads.
+// they are bit-identical for any number of ranks and threads. With checkpoints the learners are
+// trained in chunks (as many as the job has threads) with a checkpoint point after each: the
+// results so far are the state, and a resumed run trains the rest.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -16,16 +18,9 @@
 
 #include "plexus/comm/communicator.hpp"
 #include "plexus/model/network.hpp"
+#include "plexus/train/experiment.hpp"
 
-namespace plexus::sim {
-
-struct TempotronOptions {
-  int threads = 1;
-  std::optional<std::filesystem::path> output;  // none: nothing is written
-  bool progress = false;                        // progress lines on rank 0
-  double progress_seconds = 5.0;
-  std::ostream* log = nullptr;
-};
+namespace plexus::train {
 
 struct TempotronExperiment {
   double load = 0.0;  // alpha = P / N
@@ -46,20 +41,25 @@ struct TempotronSummary {
   std::vector<std::uint64_t> peak_rss_bytes;  // per rank
 };
 
-class TempotronTrainer {
+class TempotronTraining final : public Experiment {
  public:
   // Reads and checks the model (ConfigError for a bad [task], [train] or tempotron population).
-  TempotronTrainer(const model::Network& net, comm::Communicator& comm, TempotronOptions options);
-  ~TempotronTrainer();
-  TempotronTrainer(const TempotronTrainer&) = delete;
-  TempotronTrainer& operator=(const TempotronTrainer&) = delete;
+  explicit TempotronTraining(const Setup& setup);
+  ~TempotronTraining() override;
 
-  // Trains every tempotron, writes the result file (if any) and returns the summary, on every rank.
-  TempotronSummary run();
+  std::string headline() const override;
+  std::int64_t total() const override;  // learners (units)
+  std::int64_t done() const override;   // learners trained: the first done() of them
+  void start_file(io::ResultFile& file) override;
+  void run(Shell& shell) override;
+  void finish(io::ResultFile* file) override;
+  void report(std::ostream& out) const override;
+  std::vector<checkpoint::Component*> state() override;
 
-  // After run(), on every rank: the final weights (tempotron-major: unit u, afferent i at
-  // u * afferents + i) and the errors per epoch (unit-major, `epochs` per unit). Units are ordered
-  // by experiment (loads in the order given, repeats within a load), then tempotron.
+  // After finish(), on every rank: the summary, the final weights (tempotron-major: unit u,
+  // afferent i at u * afferents + i) and the errors per epoch (unit-major, `epochs` per unit). Units
+  // are ordered by experiment (loads in the order given, repeats within a load), then tempotron.
+  const TempotronSummary& summary() const;
   const std::vector<double>& weights() const;
   const std::vector<std::int64_t>& errors() const;
 
@@ -69,4 +69,4 @@ class TempotronTrainer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace plexus::sim
+}  // namespace plexus::train

@@ -3,9 +3,11 @@
 // (Fashion-MNIST) presented in batches to a layered network (input -> hidden <-> output) that
 // relaxes to equilibrium, is nudged toward the label and learns by differential STDP; per epoch the
 // training and validation accuracy; at the end the test accuracy and confusion matrix, and the
-// learning curve and trained weights in the result file (docs/result-file.md).
+// learning curve and trained weights in the result file (docs/result-file.md). The "equilibrium"
+// experiment; it advances by batches of images, with a checkpoint point after each.
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -13,19 +15,9 @@
 
 #include "plexus/comm/communicator.hpp"
 #include "plexus/model/network.hpp"
+#include "plexus/train/experiment.hpp"
 
-namespace plexus::sim {
-
-// True if the model's [train] section selects the equilibrium rule.
-bool uses_equilibrium_rule(const model::Network& net);
-
-struct EquilibriumOptions {
-  int threads = 1;
-  std::optional<std::filesystem::path> output;  // none: nothing is written
-  bool progress = false;                        // lines per epoch (and within long epochs) on rank 0
-  double progress_seconds = 15.0;               // within an epoch, at most this often
-  std::ostream* log = nullptr;
-};
+namespace plexus::train {
 
 struct EquilibriumSummary {
   int epochs = 0;
@@ -41,19 +33,26 @@ struct EquilibriumSummary {
   std::vector<std::uint64_t> peak_rss_bytes;  // per rank
 };
 
-class EquilibriumTrainer {
+class EquilibriumTraining final : public Experiment {
  public:
   // Reads [task] and [train], loads the images and draws the initial weights. Throws ConfigError
   // or UserError (on every rank alike) before anything is written.
-  EquilibriumTrainer(const model::Network& net, comm::Communicator& comm, EquilibriumOptions options);
-  ~EquilibriumTrainer();
-  EquilibriumTrainer(const EquilibriumTrainer&) = delete;
-  EquilibriumTrainer& operator=(const EquilibriumTrainer&) = delete;
+  explicit EquilibriumTraining(const Setup& setup);
+  ~EquilibriumTraining() override;
+
+  std::string headline() const override;
+  std::int64_t total() const override;  // batches of all epochs
+  std::int64_t done() const override;
+  void start_file(io::ResultFile& file) override;
+  void resume_file(io::ResultFile& file, const std::map<std::string, std::uint64_t>& lengths) override;
+  void run(Shell& shell) override;
+  void finish(io::ResultFile* file) override;
+  void report(std::ostream& out) const override;
+  std::vector<checkpoint::Component*> state() override;
 
   std::size_t hidden() const;
   int epochs() const;
-  // Every epoch, validation, test and the result file.
-  EquilibriumSummary run();
+  const EquilibriumSummary& summary() const;  // after finish()
 
   struct Impl;
 
@@ -61,4 +60,4 @@ class EquilibriumTrainer {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace plexus::sim
+}  // namespace plexus::train
