@@ -112,7 +112,7 @@ int inspect(const std::string& path, const std::vector<std::string>& sets) {
       const std::string g = "/samples/" + p;
       for (const auto& v : r.children(g)) {
         if (v == "node_ids" || v == "times_ms") continue;
-        const auto info = r.info(g + "/" + v);
+        const auto info = r.info(fmt::format("{}/{}", g, v));
         std::cout << fmt::format("  {}/{}: {} times x {} neurons\n", p, v,
                                  info.shape.size() > 0 ? info.shape[0] : 0,
                                  info.shape.size() > 1 ? info.shape[1] : 0);

@@ -40,7 +40,7 @@ struct RunArgs {
   train::ShellOptions shell;
 };
 
-train::ShellOptions shell_options(RunArgs a) {
+train::ShellOptions shell_options(const RunArgs& a) {
   auto o = a.shell;
   if (!a.output.empty()) o.output = std::filesystem::path(a.output);
   return o;

@@ -246,6 +246,7 @@ std::vector<fs::path> list(const fs::path& dir) {
   }
   std::sort(found.begin(), found.end());
   std::vector<fs::path> out;
+  out.reserve(found.size());
   for (auto& [s, p] : found) out.push_back(p);
   return out;
 }
@@ -430,7 +431,7 @@ Snapshot::Snapshot(const fs::path& checkpoint, comm::Communicator& comm) : path_
   } catch (const std::exception&) {
     ok = -1;
   }
-  const auto oks = comm.allgather(static_cast<std::uint64_t>(ok + 1));
+  const auto oks = comm.allgather(static_cast<std::uint64_t>(ok) + 1);
   for (auto o : oks) {
     if (o == 0)
       throw UserError(

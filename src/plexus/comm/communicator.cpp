@@ -62,7 +62,7 @@ class DryRun final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   std::string kind() const override { return "dry-run"; }
-  void set_synthesiser(Synthesiser s) override { synth_ = std::move(s); }
+  void set_synthesiser(const Synthesiser& s) override { synth_ = s; }
   void exchange_spikes(std::span<const Gid> local, std::vector<Gid>& global) override {
     const auto t0 = std::chrono::steady_clock::now();
     global.clear();

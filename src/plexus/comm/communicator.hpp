@@ -60,7 +60,7 @@ class Communicator {
   virtual void sum_in_rank_order(std::vector<double>& values) = 0;
 
   // Dry runs only: how to make up the spikes of the ranks that are not there (see make_dry_run).
-  virtual void set_synthesiser(Synthesiser) {}
+  virtual void set_synthesiser(const Synthesiser& /*synthesise*/) {}
 
   // MPI_Comm as an integer handle for libraries that take one (parallel HDF5); 0 if none.
   virtual std::int64_t native_handle() const { return 0; }

@@ -24,13 +24,11 @@ constexpr std::size_t K = kChunk;
 // Fixed point: chunk sums are rounded to multiples of 2^-kBits. A chunk sum must stay below
 // 2^(52 - kBits) in magnitude and there are at most kMaxChunks chunks, so every integer partial sum
 // fits in 63 bits.
-constexpr int kBits = 40;
-constexpr double kScale = 0x1p40;
+constexpr double kScale = 0x1p40;  // 2^kBits, kBits = 40
 constexpr double kLimit = 0x1p12;  // 2^(52 - kBits)
 constexpr std::size_t kMaxChunks = std::size_t{1} << 11;
 // Energies are larger than output drives and need less resolution.
-constexpr int kEnergyBits = 30;
-constexpr double kEnergyScale = 0x1p30;
+constexpr double kEnergyScale = 0x1p30;  // 2^30
 constexpr double kEnergyLimit = 0x1p22;
 // Key of the weight streams (with the layer), apart from the engine's projection indices.
 constexpr std::uint64_t kWeightKey = 0x4551'0000;

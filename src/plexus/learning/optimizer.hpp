@@ -23,7 +23,8 @@ struct Optimizer {
   };
   Step next() const {
     const double n = static_cast<double>(steps + 1);
-    const double lr = learning_rate * std::pow(decay, static_cast<double>(steps / decay_every));
+    const std::int64_t periods = steps / decay_every;  // whole periods: a step schedule
+    const double lr = learning_rate * std::pow(decay, static_cast<double>(periods));
     return {kind, lr, beta1, beta2, epsilon, 1.0 - std::pow(beta1, n), 1.0 - std::pow(beta2, n)};
   }
 

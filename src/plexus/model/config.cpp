@@ -383,6 +383,7 @@ std::vector<std::string> Node::keys() const {
     return a.key < b.key;
   });
   std::vector<std::string> out;
+  out.reserve(entries.size());
   for (auto& e : entries) out.push_back(std::move(e.key));
   return out;
 }
@@ -442,7 +443,7 @@ std::string Node::choice(std::string_view key, const std::vector<std::string>& c
     if (def) return *def;
     at(key);  // throws "required key is missing"
   }
-  const std::string s = n->as_string();
+  std::string s = n->as_string();
   for (const auto& c : choices)
     if (s == c) return s;
   std::string list;

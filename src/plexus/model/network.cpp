@@ -63,6 +63,268 @@ const PopulationSpec* Network::find_population(const std::string& n) const {
   return nullptr;
 }
 
+namespace {
+
+// [populations.<name>], in the order of the file (or of network.population_order, which the
+// resolved configuration records so that re-reading it gives the same gids).
+void read_populations(Network& net, const Node& root) {
+  const Node pops = root.at("populations");
+  std::vector<std::string> order = pops.keys();
+  if (auto nw = root.find("network"); nw && nw->has("population_order")) {
+    const Node po = nw->at("population_order");
+    std::vector<std::string> given = po.as_string_array();
+    std::vector<std::string> a = given, b = order;
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    if (a != b) po.fail("must list every population exactly once");
+    order = given;
+  }
+  if (order.empty()) pops.fail("at least one population is required");
+  std::uint64_t next_gid = 0;
+  for (const auto& name : order) {
+    const Node p = pops.at(name);
+    check_name(p, name);
+    if (!p.is_table()) p.fail("expected a table describing the population");
+    p.allow_only({"model", "size", "dale", "params", "init"});
+    PopulationSpec spec{static_cast<int>(net.populations.size()),
+                        name,
+                        p.string("model"),
+                        0,
+                        0,
+                        Dale::None,
+                        p.find("params"),
+                        p.find("init"),
+                        p};
+    spec.size = static_cast<Gid>(p.integer("size", Range::closed(1, 1.0e9)));
+    const std::string dale = p.choice("dale", {"none", "excitatory", "inhibitory"}, std::string("none"));
+    spec.dale = dale == "excitatory"   ? Dale::Excitatory
+                : dale == "inhibitory" ? Dale::Inhibitory
+                                       : Dale::None;
+    if (spec.params && !spec.params->is_table()) spec.params->fail("expected a table of parameters");
+    if (spec.init && !spec.init->is_table())
+      spec.init->fail("expected a table: variable = value or distribution");
+    spec.first_gid = static_cast<Gid>(next_gid);
+    next_gid += spec.size;
+    if (next_gid > std::numeric_limits<Gid>::max())
+      p.at("size").fail("the network has more neurons than gids can number");
+    net.populations.push_back(std::move(spec));
+  }
+  net.total_neurons = static_cast<Gid>(next_gid);
+  {
+    std::vector<std::string> names;
+    for (const auto& p : net.populations) names.push_back(p.name);
+    net.config.set_string_array("network.population_order", names);
+  }
+}
+
+// The connection rule of a projection and the keys that do not apply to it.
+void read_connection_rule(const Network& net, const Node& pr, ProjectionSpec& spec) {
+  const auto& src = net.populations[spec.source];
+  const std::string rule =
+      pr.choice("rule", {"all_to_all", "fixed_probability", "fixed_indegree", "from_file"});
+  spec.autapses = pr.boolean_or("autapses", false);
+  spec.multapses = pr.boolean_or("multapses", false);
+  std::vector<std::string> needs, forbids;
+  if (rule == "all_to_all") {
+    spec.rule = ConnectRule::AllToAll;
+    forbids = {"p", "indegree", "file", "multapses"};
+  } else if (rule == "fixed_probability") {
+    spec.rule = ConnectRule::FixedProbability;
+    spec.p = pr.number("p", Range::probability());
+    forbids = {"indegree", "file", "multapses"};
+  } else if (rule == "fixed_indegree") {
+    spec.rule = ConnectRule::FixedIndegree;
+    spec.indegree = pr.integer("indegree", Range::closed(0, 1.0e9));
+    const bool self = spec.source == spec.target && !spec.autapses;
+    const std::int64_t available = static_cast<std::int64_t>(src.size) - (self ? 1 : 0);
+    if (!spec.multapses && spec.indegree > available)
+      pr.at("indegree")
+          .fail(fmt::format("exceeds the {} available sources (allow multapses to draw with replacement)",
+                            available));
+    forbids = {"p", "file"};
+  } else {
+    spec.rule = ConnectRule::FromFile;
+    spec.file = net.config.resolve_path(pr.string("file"));
+    if (!std::filesystem::exists(spec.file))
+      pr.at("file").fail(fmt::format("file '{}' does not exist", spec.file.string()));
+    forbids = {"p", "indegree", "multapses", "autapses"};
+  }
+  for (const auto& f : forbids)
+    if (pr.has(f)) pr.at(f).fail(fmt::format("does not apply to rule '{}'", rule));
+}
+
+// Weights and delays (from the file where it says so), receptor, plasticity.
+void read_weights_and_delays(const Network& net, const Node& pr, ProjectionSpec& spec) {
+  const auto& src = net.populations[spec.source];
+  auto from_file_marker = [&](const char* key) {
+    return spec.rule == ConnectRule::FromFile && pr.has(key) && pr.at(key).is_string() &&
+           pr.at(key).as_string() == "from_file";
+  };
+  if (from_file_marker("weight") || (spec.rule == ConnectRule::FromFile && !pr.has("weight"))) {
+    spec.weight.reset();
+  } else {
+    spec.weight = Distribution::parse(pr.at("weight"));
+    // Dale's law: an excitatory population's weights are >= 0, an inhibitory one's <= 0 for
+    // signed (current) receptors; conductance receptors take magnitudes (checked when built).
+    if (spec.weight->is_constant()) {
+      if (src.dale == Dale::Excitatory && spec.weight->a < 0)
+        pr.at("weight").fail(
+            fmt::format("population '{}' is excitatory (Dale's law): weights must be >= 0", src.name));
+    }
+  }
+  if (from_file_marker("delay_ms") || (spec.rule == ConnectRule::FromFile && !pr.has("delay_ms"))) {
+    spec.delay_ms.reset();
+  } else {
+    spec.delay_ms = Distribution::parse(pr.at("delay_ms"), Range::non_negative());
+  }
+  if (auto r = pr.find("receptor")) spec.receptor = r->as_string();
+  spec.plasticity = pr.find("plasticity");
+  // Each target's incoming weights shifted to zero mean (the FORCE LIF networks' static part).
+  spec.zero_mean_rows = pr.boolean_or("zero_mean_rows", false);
+  if (spec.zero_mean_rows && src.dale != Dale::None)
+    pr.at("zero_mean_rows")
+        .fail(fmt::format("population '{}' follows Dale's law: its weights cannot be shifted to zero mean",
+                          src.name));
+}
+
+void read_projections(Network& net, const Node& root) {
+  auto projs = root.find("projections");
+  if (!projs) return;
+  for (const auto& name : projs->keys()) {
+    const Node pr = projs->at(name);
+    check_name(pr, name);
+    if (!pr.is_table()) pr.fail("expected a table describing the projection");
+    pr.allow_only({"source", "target", "rule", "p", "indegree", "autapses", "multapses", "file", "weight",
+                   "delay_ms", "receptor", "plasticity", "zero_mean_rows"});
+    ProjectionSpec spec;
+    spec.index = static_cast<int>(net.projections.size());
+    spec.name = name;
+    spec.node = pr;
+    spec.source = population_index(net, pr.at("source"));
+    spec.target = population_index(net, pr.at("target"));
+    read_connection_rule(net, pr, spec);
+    read_weights_and_delays(net, pr, spec);
+    net.projections.push_back(std::move(spec));
+  }
+}
+
+// [inputs.<name>]
+void read_inputs(Network& net, const Node& root) {
+  if (auto ins = root.find("inputs")) {
+    for (const auto& name : ins->keys()) {
+      const Node in = ins->at(name);
+      check_name(in, name);
+      if (!in.is_table()) in.fail("expected a table describing the input");
+      InputSpec spec;
+      spec.index = static_cast<int>(net.inputs.size());
+      spec.name = name;
+      spec.node = in;
+      const std::string type = in.choice("type", {"poisson", "current"});
+      spec.target = population_index(net, in.at("target"));
+      const auto& tgt = net.populations[spec.target];
+      if (type == "poisson") {
+        in.allow_only({"type", "target", "node_ids", "rate_hz", "weight", "receptor", "start_ms", "stop_ms"});
+        spec.kind = InputKind::Poisson;
+        spec.rate_hz = in.number("rate_hz", Range::non_negative());
+        if (spec.rate_hz * net.run.dt_ms * 1e-3 > 1e6) in.at("rate_hz").fail("is too high for one input");
+        spec.weight = in.number("weight");
+        spec.receptor = in.string_or("receptor", "");
+      } else {
+        in.allow_only({"type", "target", "node_ids", "amplitude", "start_ms", "stop_ms"});
+        spec.kind = InputKind::Current;
+        spec.amplitude = in.number("amplitude");
+      }
+      spec.start_ms = in.number_or("start_ms", 0.0, Range::non_negative());
+      spec.stop_ms = in.number_or("stop_ms", 0.0, Range::non_negative());
+      if (spec.stop_ms > 0 && spec.stop_ms <= spec.start_ms)
+        in.at("stop_ms").fail("must be after start_ms (or 0 for 'until the end')");
+      if (auto ids = in.find("node_ids")) spec.node_ids = node_id_list(*ids, tgt.size);
+      net.inputs.push_back(std::move(spec));
+    }
+  }
+}
+
+void read_samples(Network& net, const Node& samples) {
+  for (const auto& pname : samples.keys()) {
+    const Node s = samples.at(pname);
+    s.allow_only({"variables", "node_ids", "interval_ms"});
+    SampleSpec spec;
+    spec.node = s;
+    const PopulationSpec* pop = net.find_population(pname);
+    if (!pop) s.fail(fmt::format("no population named '{}'", pname));
+    spec.population = pop->index;
+    spec.variables = s.at("variables").as_string_array();
+    if (spec.variables.empty()) s.at("variables").fail("list at least one variable");
+    if (auto ids = s.find("node_ids")) {
+      spec.node_ids = node_id_list(*ids, pop->size);
+    } else {
+      for (Gid i = 0; i < std::min<Gid>(pop->size, 10); ++i) spec.node_ids.push_back(i);
+    }
+    const double interval = s.number_or("interval_ms", net.run.dt_ms, Range::positive());
+    spec.interval_steps = net.ms_to_steps(interval);
+    if (spec.interval_steps < 1 ||
+        std::fabs(static_cast<double>(spec.interval_steps) * net.run.dt_ms - interval) > 1e-9)
+      s.at("interval_ms").fail(fmt::format("must be a whole number of steps of dt_ms = {}", net.run.dt_ms));
+    net.record.samples.push_back(std::move(spec));
+  }
+}
+
+void read_weight_records(Network& net, const Node& weights) {
+  for (const auto& prname : weights.keys()) {
+    const Node w = weights.at(prname);
+    w.allow_only({"times_ms", "interval_ms"});
+    WeightRecordSpec spec;
+    spec.node = w;
+    auto it = std::find_if(net.projections.begin(), net.projections.end(),
+                           [&](const ProjectionSpec& p) { return p.name == prname; });
+    if (it == net.projections.end()) w.fail(fmt::format("no projection named '{}'", prname));
+    spec.projection = it->index;
+    if (!w.has("times_ms") && !w.has("interval_ms")) w.fail("give 'times_ms', 'interval_ms' or both");
+    if (w.has("times_ms"))
+      for (double t : w.at("times_ms").as_number_array(Range::closed(0.0, net.run.duration_ms)))
+        spec.steps.push_back(net.ms_to_steps(t));
+    if (w.has("interval_ms")) {
+      // Regular snapshots from the start, and one at the end, whatever the duration.
+      const Step every = net.ms_to_steps(w.number("interval_ms", Range::positive()));
+      if (every < 1)
+        w.at("interval_ms").fail(fmt::format("must be at least one step (dt = {} ms)", net.run.dt_ms));
+      for (Step t = 0; t < net.run.steps; t += every) spec.steps.push_back(t);
+      spec.steps.push_back(net.run.steps);
+    }
+    std::sort(spec.steps.begin(), spec.steps.end());
+    spec.steps.erase(std::unique(spec.steps.begin(), spec.steps.end()), spec.steps.end());
+    net.record.weights.push_back(std::move(spec));
+  }
+}
+
+// [record]
+void read_record(Network& net, const Node& root) {
+  auto rec = root.find("record");
+  if (!rec) return;
+  rec->allow_only({"spikes", "flush_interval_ms", "samples", "weights"});
+  if (auto s = rec->find("spikes")) {
+    if (s->is_string()) {
+      const std::string v = rec->choice("spikes", {"all", "none"});
+      net.record.spikes_all = v == "all";
+    } else {
+      net.record.spikes_all = false;
+      std::set<int> seen;
+      for (const auto& item : s->items()) {
+        const int idx = population_index(net, item);
+        if (!seen.insert(idx).second) item.fail("population listed twice");
+        net.record.spike_populations.push_back(idx);
+      }
+      std::sort(net.record.spike_populations.begin(), net.record.spike_populations.end());
+    }
+  }
+  const double flush_ms = rec->number_or("flush_interval_ms", 100.0, Range::positive());
+  net.record.flush_interval_steps = std::max<Step>(1, net.ms_to_steps(flush_ms));
+  if (auto samples = rec->find("samples")) read_samples(net, *samples);
+  if (auto weights = rec->find("weights")) read_weight_records(net, *weights);
+}
+
+}  // namespace
+
 Network Network::from_config(Config config) {
   Network net;
   net.config = config;
@@ -124,243 +386,10 @@ Network Network::from_config(Config config) {
     net.run.seed = static_cast<std::uint64_t>(nw->integer_or("seed", 0, Range::closed(0, 9.0e15)));
   }
 
-  // [populations.<name>], in the order of the file (or of network.population_order, which the
-  // resolved configuration records so that re-reading it gives the same gids).
-  const Node pops = root.at("populations");
-  std::vector<std::string> order = pops.keys();
-  if (auto nw = root.find("network"); nw && nw->has("population_order")) {
-    const Node po = nw->at("population_order");
-    std::vector<std::string> given = po.as_string_array();
-    std::vector<std::string> a = given, b = order;
-    std::sort(a.begin(), a.end());
-    std::sort(b.begin(), b.end());
-    if (a != b) po.fail("must list every population exactly once");
-    order = given;
-  }
-  if (order.empty()) pops.fail("at least one population is required");
-  std::uint64_t next_gid = 0;
-  for (const auto& name : order) {
-    const Node p = pops.at(name);
-    check_name(p, name);
-    if (!p.is_table()) p.fail("expected a table describing the population");
-    p.allow_only({"model", "size", "dale", "params", "init"});
-    PopulationSpec spec{static_cast<int>(net.populations.size()),
-                        name,
-                        p.string("model"),
-                        0,
-                        0,
-                        Dale::None,
-                        p.find("params"),
-                        p.find("init"),
-                        p};
-    spec.size = static_cast<Gid>(p.integer("size", Range::closed(1, 1.0e9)));
-    const std::string dale = p.choice("dale", {"none", "excitatory", "inhibitory"}, std::string("none"));
-    spec.dale = dale == "excitatory"   ? Dale::Excitatory
-                : dale == "inhibitory" ? Dale::Inhibitory
-                                       : Dale::None;
-    if (spec.params && !spec.params->is_table()) spec.params->fail("expected a table of parameters");
-    if (spec.init && !spec.init->is_table())
-      spec.init->fail("expected a table: variable = value or distribution");
-    spec.first_gid = static_cast<Gid>(next_gid);
-    next_gid += spec.size;
-    if (next_gid > std::numeric_limits<Gid>::max())
-      p.at("size").fail("the network has more neurons than gids can number");
-    net.populations.push_back(std::move(spec));
-  }
-  net.total_neurons = static_cast<Gid>(next_gid);
-  {
-    std::vector<std::string> names;
-    for (const auto& p : net.populations) names.push_back(p.name);
-    net.config.set_string_array("network.population_order", names);
-  }
-
-  // [projections.<name>]
-  if (auto projs = root.find("projections")) {
-    for (const auto& name : projs->keys()) {
-      const Node pr = projs->at(name);
-      check_name(pr, name);
-      if (!pr.is_table()) pr.fail("expected a table describing the projection");
-      pr.allow_only({"source", "target", "rule", "p", "indegree", "autapses", "multapses", "file", "weight",
-                     "delay_ms", "receptor", "plasticity", "zero_mean_rows"});
-      ProjectionSpec spec;
-      spec.index = static_cast<int>(net.projections.size());
-      spec.name = name;
-      spec.node = pr;
-      spec.source = population_index(net, pr.at("source"));
-      spec.target = population_index(net, pr.at("target"));
-      const auto& src = net.populations[spec.source];
-      const std::string rule =
-          pr.choice("rule", {"all_to_all", "fixed_probability", "fixed_indegree", "from_file"});
-      spec.autapses = pr.boolean_or("autapses", false);
-      spec.multapses = pr.boolean_or("multapses", false);
-      std::vector<std::string> needs, forbids;
-      if (rule == "all_to_all") {
-        spec.rule = ConnectRule::AllToAll;
-        forbids = {"p", "indegree", "file", "multapses"};
-      } else if (rule == "fixed_probability") {
-        spec.rule = ConnectRule::FixedProbability;
-        spec.p = pr.number("p", Range::probability());
-        forbids = {"indegree", "file", "multapses"};
-      } else if (rule == "fixed_indegree") {
-        spec.rule = ConnectRule::FixedIndegree;
-        spec.indegree = pr.integer("indegree", Range::closed(0, 1.0e9));
-        const bool self = spec.source == spec.target && !spec.autapses;
-        const std::int64_t available = static_cast<std::int64_t>(src.size) - (self ? 1 : 0);
-        if (!spec.multapses && spec.indegree > available)
-          pr.at("indegree")
-              .fail(fmt::format("exceeds the {} available sources (allow multapses to draw with replacement)",
-                                available));
-        forbids = {"p", "file"};
-      } else {
-        spec.rule = ConnectRule::FromFile;
-        spec.file = net.config.resolve_path(pr.string("file"));
-        if (!std::filesystem::exists(spec.file))
-          pr.at("file").fail(fmt::format("file '{}' does not exist", spec.file.string()));
-        forbids = {"p", "indegree", "multapses", "autapses"};
-      }
-      for (const auto& f : forbids)
-        if (pr.has(f)) pr.at(f).fail(fmt::format("does not apply to rule '{}'", rule));
-
-      auto from_file_marker = [&](const char* key) {
-        return spec.rule == ConnectRule::FromFile && pr.has(key) && pr.at(key).is_string() &&
-               pr.at(key).as_string() == "from_file";
-      };
-      if (from_file_marker("weight") || (spec.rule == ConnectRule::FromFile && !pr.has("weight"))) {
-        spec.weight.reset();
-      } else {
-        spec.weight = Distribution::parse(pr.at("weight"));
-        // Dale's law: an excitatory population's weights are >= 0, an inhibitory one's <= 0 for
-        // signed (current) receptors; conductance receptors take magnitudes (checked when built).
-        if (spec.weight->is_constant()) {
-          if (src.dale == Dale::Excitatory && spec.weight->a < 0)
-            pr.at("weight").fail(
-                fmt::format("population '{}' is excitatory (Dale's law): weights must be >= 0", src.name));
-        }
-      }
-      if (from_file_marker("delay_ms") || (spec.rule == ConnectRule::FromFile && !pr.has("delay_ms"))) {
-        spec.delay_ms.reset();
-      } else {
-        spec.delay_ms = Distribution::parse(pr.at("delay_ms"), Range::non_negative());
-      }
-      if (auto r = pr.find("receptor")) spec.receptor = r->as_string();
-      spec.plasticity = pr.find("plasticity");
-      // Each target's incoming weights shifted to zero mean (the FORCE LIF networks' static part).
-      spec.zero_mean_rows = pr.boolean_or("zero_mean_rows", false);
-      if (spec.zero_mean_rows && src.dale != Dale::None)
-        pr.at("zero_mean_rows")
-            .fail(fmt::format(
-                "population '{}' follows Dale's law: its weights cannot be shifted to zero mean", src.name));
-      net.projections.push_back(std::move(spec));
-    }
-  }
-
-  // [inputs.<name>]
-  if (auto ins = root.find("inputs")) {
-    for (const auto& name : ins->keys()) {
-      const Node in = ins->at(name);
-      check_name(in, name);
-      if (!in.is_table()) in.fail("expected a table describing the input");
-      InputSpec spec;
-      spec.index = static_cast<int>(net.inputs.size());
-      spec.name = name;
-      spec.node = in;
-      const std::string type = in.choice("type", {"poisson", "current"});
-      spec.target = population_index(net, in.at("target"));
-      const auto& tgt = net.populations[spec.target];
-      if (type == "poisson") {
-        in.allow_only({"type", "target", "node_ids", "rate_hz", "weight", "receptor", "start_ms", "stop_ms"});
-        spec.kind = InputKind::Poisson;
-        spec.rate_hz = in.number("rate_hz", Range::non_negative());
-        if (spec.rate_hz * net.run.dt_ms * 1e-3 > 1e6) in.at("rate_hz").fail("is too high for one input");
-        spec.weight = in.number("weight");
-        spec.receptor = in.string_or("receptor", "");
-      } else {
-        in.allow_only({"type", "target", "node_ids", "amplitude", "start_ms", "stop_ms"});
-        spec.kind = InputKind::Current;
-        spec.amplitude = in.number("amplitude");
-      }
-      spec.start_ms = in.number_or("start_ms", 0.0, Range::non_negative());
-      spec.stop_ms = in.number_or("stop_ms", 0.0, Range::non_negative());
-      if (spec.stop_ms > 0 && spec.stop_ms <= spec.start_ms)
-        in.at("stop_ms").fail("must be after start_ms (or 0 for 'until the end')");
-      if (auto ids = in.find("node_ids")) spec.node_ids = node_id_list(*ids, tgt.size);
-      net.inputs.push_back(std::move(spec));
-    }
-  }
-
-  // [record]
-  if (auto rec = root.find("record")) {
-    rec->allow_only({"spikes", "flush_interval_ms", "samples", "weights"});
-    if (auto s = rec->find("spikes")) {
-      if (s->is_string()) {
-        const std::string v = rec->choice("spikes", {"all", "none"});
-        net.record.spikes_all = v == "all";
-      } else {
-        net.record.spikes_all = false;
-        std::set<int> seen;
-        for (const auto& item : s->items()) {
-          const int idx = population_index(net, item);
-          if (!seen.insert(idx).second) item.fail("population listed twice");
-          net.record.spike_populations.push_back(idx);
-        }
-        std::sort(net.record.spike_populations.begin(), net.record.spike_populations.end());
-      }
-    }
-    const double flush_ms = rec->number_or("flush_interval_ms", 100.0, Range::positive());
-    net.record.flush_interval_steps = std::max<Step>(1, net.ms_to_steps(flush_ms));
-    if (auto samples = rec->find("samples")) {
-      for (const auto& pname : samples->keys()) {
-        const Node s = samples->at(pname);
-        s.allow_only({"variables", "node_ids", "interval_ms"});
-        SampleSpec spec;
-        spec.node = s;
-        const PopulationSpec* pop = net.find_population(pname);
-        if (!pop) s.fail(fmt::format("no population named '{}'", pname));
-        spec.population = pop->index;
-        spec.variables = s.at("variables").as_string_array();
-        if (spec.variables.empty()) s.at("variables").fail("list at least one variable");
-        if (auto ids = s.find("node_ids")) {
-          spec.node_ids = node_id_list(*ids, pop->size);
-        } else {
-          for (Gid i = 0; i < std::min<Gid>(pop->size, 10); ++i) spec.node_ids.push_back(i);
-        }
-        const double interval = s.number_or("interval_ms", net.run.dt_ms, Range::positive());
-        spec.interval_steps = net.ms_to_steps(interval);
-        if (spec.interval_steps < 1 ||
-            std::fabs(static_cast<double>(spec.interval_steps) * net.run.dt_ms - interval) > 1e-9)
-          s.at("interval_ms")
-              .fail(fmt::format("must be a whole number of steps of dt_ms = {}", net.run.dt_ms));
-        net.record.samples.push_back(std::move(spec));
-      }
-    }
-    if (auto weights = rec->find("weights")) {
-      for (const auto& prname : weights->keys()) {
-        const Node w = weights->at(prname);
-        w.allow_only({"times_ms", "interval_ms"});
-        WeightRecordSpec spec;
-        spec.node = w;
-        auto it = std::find_if(net.projections.begin(), net.projections.end(),
-                               [&](const ProjectionSpec& p) { return p.name == prname; });
-        if (it == net.projections.end()) w.fail(fmt::format("no projection named '{}'", prname));
-        spec.projection = it->index;
-        if (!w.has("times_ms") && !w.has("interval_ms")) w.fail("give 'times_ms', 'interval_ms' or both");
-        if (w.has("times_ms"))
-          for (double t : w.at("times_ms").as_number_array(Range::closed(0.0, net.run.duration_ms)))
-            spec.steps.push_back(net.ms_to_steps(t));
-        if (w.has("interval_ms")) {
-          // Regular snapshots from the start, and one at the end, whatever the duration.
-          const Step every = net.ms_to_steps(w.number("interval_ms", Range::positive()));
-          if (every < 1)
-            w.at("interval_ms").fail(fmt::format("must be at least one step (dt = {} ms)", net.run.dt_ms));
-          for (Step t = 0; t < net.run.steps; t += every) spec.steps.push_back(t);
-          spec.steps.push_back(net.run.steps);
-        }
-        std::sort(spec.steps.begin(), spec.steps.end());
-        spec.steps.erase(std::unique(spec.steps.begin(), spec.steps.end()), spec.steps.end());
-        net.record.weights.push_back(std::move(spec));
-      }
-    }
-  }
+  read_populations(net, root);
+  read_projections(net, root);
+  read_inputs(net, root);
+  read_record(net, root);
   return net;
 }
 

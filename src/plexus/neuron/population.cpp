@@ -77,7 +77,7 @@ std::uint64_t name_key(const std::string& s) {  // FNV-1a: stable across runs an
 }
 }  // namespace
 
-InitialState::InitialState(const Setup& s, std::vector<std::string> allowed) : setup_(s) {
+InitialState::InitialState(const Setup& s, const std::vector<std::string>& allowed) : setup_(s) {
   if (s.spec.init) s.spec.init->allow_only(allowed);
 }
 

@@ -186,7 +186,7 @@ class Params {
 // drawn per neuron keyed by gid) or `def`. Rejects init keys that are not in `allowed`.
 class InitialState {
  public:
-  InitialState(const Setup& s, std::vector<std::string> allowed);
+  InitialState(const Setup& s, const std::vector<std::string>& allowed);
   void fill(const std::string& var, double def, std::vector<double>& out) const;
 
  private:

@@ -18,7 +18,7 @@ using model::Range;
 // SPEC 3.1: the T-maze cue task. Channels: [left cues | right cues | recall | noise], G each.
 class Evidence final : public Task {
  public:
-  Evidence(const Node& n, double dt, std::uint64_t seed) : seed_(seed), dt_(dt) {
+  Evidence(const Node& n, double dt, std::uint64_t seed) : seed_(seed) {
     n.allow_only({"kind", "profile", "group_size", "cues", "cue_start_ms", "cue_ms", "cue_gap_ms", "delay_ms",
                   "recall_ms", "cue_rate_hz", "recall_rate_hz", "noise_rate_hz", "majority_p"});
     const std::string profile = n.choice("profile", {"eprop", "cortex", "mouse"}, "eprop");
@@ -107,7 +107,6 @@ class Evidence final : public Task {
 
  private:
   std::uint64_t seed_;
-  double dt_;
   std::size_t G_ = 10;
   int cues_ = 7;
   Step cue_start_ = 0, cue_ = 0, gap_ = 0, recall_ = 0, recall_start_ = 0, T_ = 0;

@@ -114,6 +114,13 @@ std::vector<std::vector<double>> read_table(const Node& at, const std::string& p
 
 }  // namespace
 
+namespace {
+// Samples are stamped like recorded samples: at the end of their step.
+double time_of(Step t, double dt_ms) {
+  return static_cast<double>(t + 1) * dt_ms;
+}
+}  // namespace
+
 Signal Signal::make(const Node& n, double dt_ms, Step steps) {
   Signal s;
   s.steps_ = steps;
@@ -122,121 +129,151 @@ Signal Signal::make(const Node& n, double dt_ms, Step steps) {
     n.fail(fmt::format("FORCE training needs a target signal: [task] kind = \"signal\"{}",
                        kind.empty() ? "" : fmt::format(" (not \"{}\")", kind)));
   s.shape_ = n.choice("shape", {"sine", "sawtooth", "sine_product", "van_der_pol", "lorenz", "file"});
-  auto time_ms = [&](Step t) { return static_cast<double>(t + 1) * dt_ms; };
-  auto& v = s.values_;
-  if (s.shape_ == "sine" || s.shape_ == "sawtooth") {
-    const bool sine = s.shape_ == "sine";
-    if (sine)
-      n.allow_only({"kind", "shape", "amplitude", "frequency_hz", "phase_deg", "offset"});
-    else
-      n.allow_only({"kind", "shape", "amplitude", "frequency_hz", "phase_deg", "offset", "width"});
-    const double A = n.number_or("amplitude", 1.0);
-    const double f = n.number_or("frequency_hz", 5.0, Range::positive());
-    const double phase = n.number_or("phase_deg", 0.0) / 360.0;
-    const double offset = n.number_or("offset", 0.0);
-    // Sawtooth: rises from -A to A over the first `width` of each period, falls back over the rest
-    // (1: a ramp with an instantaneous drop; 0.5: a triangle).
-    const double width = sine ? 1.0 : n.number_or("width", 1.0, Range{0.0, 1.0, false, true});
-    v.resize(static_cast<std::size_t>(steps));
-    for (Step t = 0; t < steps; ++t) {
-      const double cycles = f * time_ms(t) * 1e-3 + phase;
-      const double u = cycles - std::floor(cycles);
-      const double saw = u < width ? 2.0 * u / width - 1.0 : 1.0 - 2.0 * (u - width) / (1.0 - width);
-      v[static_cast<std::size_t>(t)] = offset + A * (sine ? std::sin(kTwoPi * cycles) : saw);
-    }
-    s.names_ = {"x"};
-    s.description_ =
-        sine ? fmt::format("sine {} Hz, amplitude {}", f, A)
-             : fmt::format("sawtooth {} Hz, amplitude {}, rising over {} of the period", f, A, width);
-  } else if (s.shape_ == "sine_product") {
-    n.allow_only({"kind", "shape", "amplitude", "frequencies_hz", "offset"});
-    const double A = n.number_or("amplitude", 1.0);
-    const double offset = n.number_or("offset", 0.0);
-    std::vector<double> fs{4.0, 6.0};
-    if (n.has("frequencies_hz")) fs = n.at("frequencies_hz").as_number_array(Range::positive());
-    if (fs.empty()) n.at("frequencies_hz").fail("list at least one frequency");
-    v.resize(static_cast<std::size_t>(steps));
-    for (Step t = 0; t < steps; ++t) {
-      double x = A;
-      for (double f : fs) x *= std::sin(kTwoPi * f * time_ms(t) * 1e-3);
-      v[static_cast<std::size_t>(t)] = offset + x;
-    }
-    s.names_ = {"x"};
-    std::string list;
-    for (double f : fs) list += (list.empty() ? "" : " x ") + fmt::format("sin {} Hz", f);
-    s.description_ = fmt::format("product {}, amplitude {}", list, A);
-  } else if (s.shape_ == "van_der_pol") {
-    n.allow_only({"kind", "shape", "mu", "time_scale_ms", "amplitude", "components", "warmup_ms"});
-    const double mu = n.number_or("mu", 0.3, Range::non_negative());
-    const double tau = n.number_or("time_scale_ms", 30.0, Range::positive());
-    const double A = n.number_or("amplitude", 0.5);
-    const auto comp = components(n, {"x", "y"}, s.names_);
-    // x'' - mu (1 - x^2) x' + x = 0 as x' = y, y' = mu (1 - x^2) y - x.
-    integrate<2>(n, dt_ms, steps, {2.0, 0.0}, tau, comp, {0.0, 0.0}, A, v,
-                 [mu](const std::array<double, 2>& y, std::array<double, 2>& d) {
-                   d[0] = y[1];
-                   d[1] = mu * (1.0 - y[0] * y[0]) * y[1] - y[0];
-                 });
-    s.description_ = fmt::format("Van der Pol mu = {}, time scale {} ms, amplitude {}", mu, tau, A);
-  } else if (s.shape_ == "lorenz") {
-    n.allow_only({"kind", "shape", "sigma", "rho", "beta", "time_scale_ms", "amplitude", "z_offset",
-                  "components", "warmup_ms"});
-    const double sigma = n.number_or("sigma", 10.0), rho = n.number_or("rho", 28.0);
-    const double beta = n.number_or("beta", 8.0 / 3.0);
-    const double tau = n.number_or("time_scale_ms", 100.0, Range::positive());
-    const double A = n.number_or("amplitude", 0.05);
-    const double z0 = n.number_or("z_offset", rho - 3.0);
-    const auto comp = components(n, {"x", "y", "z"}, s.names_);
-    integrate<3>(n, dt_ms, steps, {1.0, 1.0, 1.0}, tau, comp, {0.0, 0.0, z0}, A, v,
-                 [=](const std::array<double, 3>& y, std::array<double, 3>& d) {
-                   d[0] = sigma * (y[1] - y[0]);
-                   d[1] = y[0] * (rho - y[2]) - y[1];
-                   d[2] = y[0] * y[1] - beta * y[2];
-                 });
-    s.description_ = fmt::format("Lorenz (sigma {}, rho {}, beta {:.4g}), time scale {} ms, amplitude {}",
-                                 sigma, rho, beta, tau, A);
-  } else {  // file
-    n.allow_only({"kind", "shape", "file", "sample_ms", "columns", "amplitude", "periodic"});
-    const auto path = n.config().resolve_path(n.string("file")).string();
-    const auto rows = read_table(n.at("file"), path);
-    const double sample_ms = n.number_or("sample_ms", dt_ms, Range::positive());
-    const double A = n.number_or("amplitude", 1.0);
-    const bool periodic = n.boolean_or("periodic", false);
-    std::vector<std::size_t> cols;
-    if (n.has("columns")) {
-      for (auto c : n.at("columns").as_integer_array(Range::closed(0, 1e6))) {
-        if (static_cast<std::size_t>(c) >= rows.front().size())
-          n.at("columns").fail(
-              fmt::format("column {} does not exist ('{}' has {} columns)", c, path, rows.front().size()));
-        cols.push_back(static_cast<std::size_t>(c));
-      }
-      if (cols.empty()) n.at("columns").fail("list at least one column");
-    } else {
-      for (std::size_t c = 0; c < rows.front().size(); ++c) cols.push_back(c);
-    }
-    for (auto c : cols) s.names_.push_back(fmt::format("column {}", c));
-    const double n_samples = static_cast<double>(rows.size());
-    const double span_ms = periodic ? n_samples * sample_ms : (n_samples - 1.0) * sample_ms;
-    if (!periodic && time_ms(steps - 1) > span_ms + 1e-9 * span_ms)
-      n.at("file").fail(
-          fmt::format("the trace covers {} ms but {} ms are needed (the run plus the lag "
-                      "margin of the metrics); set periodic = true to repeat it",
-                      span_ms, time_ms(steps - 1)));
-    v.resize(static_cast<std::size_t>(steps) * cols.size());
-    for (Step t = 0; t < steps; ++t) {
-      double pos = time_ms(t) / sample_ms;  // in samples
-      if (periodic) pos = std::fmod(pos, n_samples);
-      const auto i0 = std::min(static_cast<std::size_t>(pos), rows.size() - 1);
-      const std::size_t i1 = periodic ? (i0 + 1) % rows.size() : std::min(i0 + 1, rows.size() - 1);
-      const double w = pos - static_cast<double>(i0);
-      for (std::size_t k = 0; k < cols.size(); ++k)
-        v[static_cast<std::size_t>(t) * cols.size() + k] =
-            A * ((1.0 - w) * rows[i0][cols[k]] + w * rows[i1][cols[k]]);
-    }
-    s.description_ = fmt::format("trace '{}' ({} samples every {} ms{})", n.string("file"), rows.size(),
-                                 sample_ms, periodic ? ", repeated" : "");
-  }
+  if (s.shape_ == "sine" || s.shape_ == "sawtooth")
+    s.periodic(n, dt_ms);
+  else if (s.shape_ == "sine_product")
+    s.sine_product(n, dt_ms);
+  else if (s.shape_ == "van_der_pol")
+    s.van_der_pol(n, dt_ms);
+  else if (s.shape_ == "lorenz")
+    s.lorenz(n, dt_ms);
+  else
+    s.from_file(n, dt_ms);
   return s;
+}
+
+void Signal::periodic(const Node& n, double dt_ms) {
+  const Step steps = steps_;
+  auto& v = values_;
+  auto time_ms = [&](Step t) { return time_of(t, dt_ms); };
+  const bool sine = shape_ == "sine";
+  if (sine)
+    n.allow_only({"kind", "shape", "amplitude", "frequency_hz", "phase_deg", "offset"});
+  else
+    n.allow_only({"kind", "shape", "amplitude", "frequency_hz", "phase_deg", "offset", "width"});
+  const double A = n.number_or("amplitude", 1.0);
+  const double f = n.number_or("frequency_hz", 5.0, Range::positive());
+  const double phase = n.number_or("phase_deg", 0.0) / 360.0;
+  const double offset = n.number_or("offset", 0.0);
+  // Sawtooth: rises from -A to A over the first `width` of each period, falls back over the rest
+  // (1: a ramp with an instantaneous drop; 0.5: a triangle).
+  const double width = sine ? 1.0 : n.number_or("width", 1.0, Range{0.0, 1.0, false, true});
+  v.resize(static_cast<std::size_t>(steps));
+  for (Step t = 0; t < steps; ++t) {
+    const double cycles = f * time_ms(t) * 1e-3 + phase;
+    const double u = cycles - std::floor(cycles);
+    const double saw = u < width ? 2.0 * u / width - 1.0 : 1.0 - 2.0 * (u - width) / (1.0 - width);
+    v[static_cast<std::size_t>(t)] = offset + A * (sine ? std::sin(kTwoPi * cycles) : saw);
+  }
+  names_ = {"x"};
+  description_ = sine
+                     ? fmt::format("sine {} Hz, amplitude {}", f, A)
+                     : fmt::format("sawtooth {} Hz, amplitude {}, rising over {} of the period", f, A, width);
+}
+
+void Signal::sine_product(const Node& n, double dt_ms) {
+  const Step steps = steps_;
+  auto& v = values_;
+  auto time_ms = [&](Step t) { return time_of(t, dt_ms); };
+  n.allow_only({"kind", "shape", "amplitude", "frequencies_hz", "offset"});
+  const double A = n.number_or("amplitude", 1.0);
+  const double offset = n.number_or("offset", 0.0);
+  std::vector<double> fs{4.0, 6.0};
+  if (n.has("frequencies_hz")) fs = n.at("frequencies_hz").as_number_array(Range::positive());
+  if (fs.empty()) n.at("frequencies_hz").fail("list at least one frequency");
+  v.resize(static_cast<std::size_t>(steps));
+  for (Step t = 0; t < steps; ++t) {
+    double x = A;
+    for (double f : fs) x *= std::sin(kTwoPi * f * time_ms(t) * 1e-3);
+    v[static_cast<std::size_t>(t)] = offset + x;
+  }
+  names_ = {"x"};
+  std::string list;
+  for (double f : fs) list += (list.empty() ? "" : " x ") + fmt::format("sin {} Hz", f);
+  description_ = fmt::format("product {}, amplitude {}", list, A);
+}
+
+void Signal::van_der_pol(const Node& n, double dt_ms) {
+  const Step steps = steps_;
+  auto& v = values_;
+  n.allow_only({"kind", "shape", "mu", "time_scale_ms", "amplitude", "components", "warmup_ms"});
+  const double mu = n.number_or("mu", 0.3, Range::non_negative());
+  const double tau = n.number_or("time_scale_ms", 30.0, Range::positive());
+  const double A = n.number_or("amplitude", 0.5);
+  const auto comp = components(n, {"x", "y"}, names_);
+  // x'' - mu (1 - x^2) x' + x = 0 as x' = y, y' = mu (1 - x^2) y - x.
+  integrate<2>(n, dt_ms, steps, {2.0, 0.0}, tau, comp, {0.0, 0.0}, A, v,
+               [mu](const std::array<double, 2>& y, std::array<double, 2>& d) {
+                 d[0] = y[1];
+                 d[1] = mu * (1.0 - y[0] * y[0]) * y[1] - y[0];
+               });
+  description_ = fmt::format("Van der Pol mu = {}, time scale {} ms, amplitude {}", mu, tau, A);
+}
+
+void Signal::lorenz(const Node& n, double dt_ms) {
+  const Step steps = steps_;
+  auto& v = values_;
+  n.allow_only({"kind", "shape", "sigma", "rho", "beta", "time_scale_ms", "amplitude", "z_offset",
+                "components", "warmup_ms"});
+  const double sigma = n.number_or("sigma", 10.0), rho = n.number_or("rho", 28.0);
+  const double beta = n.number_or("beta", 8.0 / 3.0);
+  const double tau = n.number_or("time_scale_ms", 100.0, Range::positive());
+  const double A = n.number_or("amplitude", 0.05);
+  const double z0 = n.number_or("z_offset", rho - 3.0);
+  const auto comp = components(n, {"x", "y", "z"}, names_);
+  integrate<3>(n, dt_ms, steps, {1.0, 1.0, 1.0}, tau, comp, {0.0, 0.0, z0}, A, v,
+               [=](const std::array<double, 3>& y, std::array<double, 3>& d) {
+                 d[0] = sigma * (y[1] - y[0]);
+                 d[1] = y[0] * (rho - y[2]) - y[1];
+                 d[2] = y[0] * y[1] - beta * y[2];
+               });
+  description_ = fmt::format("Lorenz (sigma {}, rho {}, beta {:.4g}), time scale {} ms, amplitude {}", sigma,
+                             rho, beta, tau, A);
+}
+
+void Signal::from_file(const Node& n, double dt_ms) {
+  const Step steps = steps_;
+  auto& v = values_;
+  auto time_ms = [&](Step t) { return time_of(t, dt_ms); };
+  n.allow_only({"kind", "shape", "file", "sample_ms", "columns", "amplitude", "periodic"});
+  const auto path = n.config().resolve_path(n.string("file")).string();
+  const auto rows = read_table(n.at("file"), path);
+  const double sample_ms = n.number_or("sample_ms", dt_ms, Range::positive());
+  const double A = n.number_or("amplitude", 1.0);
+  const bool periodic = n.boolean_or("periodic", false);
+  std::vector<std::size_t> cols;
+  if (n.has("columns")) {
+    for (auto c : n.at("columns").as_integer_array(Range::closed(0, 1e6))) {
+      if (static_cast<std::size_t>(c) >= rows.front().size())
+        n.at("columns").fail(
+            fmt::format("column {} does not exist ('{}' has {} columns)", c, path, rows.front().size()));
+      cols.push_back(static_cast<std::size_t>(c));
+    }
+    if (cols.empty()) n.at("columns").fail("list at least one column");
+  } else {
+    for (std::size_t c = 0; c < rows.front().size(); ++c) cols.push_back(c);
+  }
+  for (auto c : cols) names_.push_back(fmt::format("column {}", c));
+  const double n_samples = static_cast<double>(rows.size());
+  const double span_ms = periodic ? n_samples * sample_ms : (n_samples - 1.0) * sample_ms;
+  if (!periodic && time_ms(steps - 1) > span_ms + 1e-9 * span_ms)
+    n.at("file").fail(
+        fmt::format("the trace covers {} ms but {} ms are needed (the run plus the lag "
+                    "margin of the metrics); set periodic = true to repeat it",
+                    span_ms, time_ms(steps - 1)));
+  v.resize(static_cast<std::size_t>(steps) * cols.size());
+  for (Step t = 0; t < steps; ++t) {
+    double pos = time_ms(t) / sample_ms;  // in samples
+    if (periodic) pos = std::fmod(pos, n_samples);
+    const auto i0 = std::min(static_cast<std::size_t>(pos), rows.size() - 1);
+    const std::size_t i1 = periodic ? (i0 + 1) % rows.size() : std::min(i0 + 1, rows.size() - 1);
+    const double w = pos - static_cast<double>(i0);
+    for (std::size_t k = 0; k < cols.size(); ++k)
+      v[static_cast<std::size_t>(t) * cols.size() + k] =
+          A * ((1.0 - w) * rows[i0][cols[k]] + w * rows[i1][cols[k]]);
+  }
+  description_ = fmt::format("trace '{}' ({} samples every {} ms{})", n.string("file"), rows.size(),
+                             sample_ms, periodic ? ", repeated" : "");
 }
 
 }  // namespace plexus::task

@@ -36,6 +36,12 @@ class Signal {
   std::string describe() const { return description_; }
 
  private:
+  // The shapes (signal.cpp), each filling values_, names_ and description_.
+  void periodic(const model::Node& n, double dt_ms);  // sine, sawtooth
+  void sine_product(const model::Node& n, double dt_ms);
+  void van_der_pol(const model::Node& n, double dt_ms);
+  void lorenz(const model::Node& n, double dt_ms);
+  void from_file(const model::Node& n, double dt_ms);
   std::string shape_, description_;
   std::vector<std::string> names_;
   Step steps_ = 0;

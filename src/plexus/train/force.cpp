@@ -462,7 +462,7 @@ void ForceTraining::Impl::write(io::ResultFile& f, const ForceSummary& s,
   std::vector<double> per(static_cast<std::size_t>(N) * 3);
   for (Gid i = 0; i < N; ++i)
     for (int p = 0; p < 3; ++p)
-      per[i * 3 + static_cast<std::size_t>(p)] =
+      per[static_cast<std::size_t>(i) * 3 + static_cast<std::size_t>(p)] =
           phase_s[p] > 0 ? static_cast<double>(counts[static_cast<std::size_t>(p) * N + i]) / phase_s[p]
                          : 0.0;
   rows(g + "/rates/per_neuron_hz", 3, N, per);
@@ -623,7 +623,8 @@ void ForceTraining::Impl::progress_line(Shell& shell, Step end, Clock::time_poin
   const double el = since(wall0);
   const double sim_s = static_cast<double>(end) * dt * 1e-3;
   const double rms = progress_n ? std::sqrt(progress_sq / static_cast<double>(progress_n)) : 0.0;
-  const double span_s = static_cast<double>(progress_n / std::max<std::size_t>(K, 1)) * dt * 1e-3;
+  const std::uint64_t steps = progress_n / std::max<std::size_t>(K, 1);  // values per step: K
+  const double span_s = static_cast<double>(steps) * dt * 1e-3;
   const double rate =
       span_s > 0 ? static_cast<double>(progress_spikes) / (static_cast<double>(N) * span_s) : 0.0;
   shell.say(

@@ -28,8 +28,6 @@ double since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
-constexpr std::int64_t kNever = std::numeric_limits<std::int64_t>::max();
-
 // When checkpoints are taken, in the experiment's positions.
 struct Policy {
   std::filesystem::path dir;

@@ -4,7 +4,7 @@
 
 namespace plexus::train::gradient {
 
-TrainSettings::TrainSettings(const model::Node& train, std::vector<std::string> keys) : top_(train) {
+TrainSettings::TrainSettings(const model::Node& train, const std::vector<std::string>& keys) : top_(train) {
   const auto rules = learning::RuleRegistry::get().names();
   std::vector<std::string> allowed = keys;
   allowed.push_back("rule");

@@ -18,7 +18,7 @@ namespace plexus::train::gradient {
 class TrainSettings final : public learning::Settings {
  public:
   // `train` is [train]; `keys` every key allowed in it besides "rule" and the rule tables.
-  TrainSettings(const model::Node& train, std::vector<std::string> keys);
+  TrainSettings(const model::Node& train, const std::vector<std::string>& keys);
 
   const std::string& rule() const { return rule_; }
   // The keys whose values come from the rule's own table (for the progress line).

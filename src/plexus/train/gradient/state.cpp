@@ -39,7 +39,7 @@ void GradientTraining::Impl::save(checkpoint::Writer& w) const {
     const auto& name = net.projections[static_cast<std::size_t>(pi)].name;
     for (const auto& a : rule->carried_arrays()) {
       const auto values = rule->export_array(pi, a);
-      w.array("train/" + a + "/" + name, sim->synapse_slice(pi), std::span<const double>(values));
+      w.array(fmt::format("train/{}/{}", a, name), sim->synapse_slice(pi), std::span<const double>(values));
     }
     std::vector<double> initial;
     for (const auto& v : initial_weights[i]) initial.push_back(v.value);
@@ -82,7 +82,7 @@ void GradientTraining::Impl::load(const checkpoint::Reader& r) {
     const auto slice = sim->synapse_slice(pi);
     for (const auto& a : rule->carried_arrays()) {
       std::vector<double> values(slice.count);
-      r.array("train/" + a + "/" + name, slice, std::span<double>(values));
+      r.array(fmt::format("train/{}/{}", a, name), slice, std::span<double>(values));
       rule->import_array(pi, a, values);
     }
     // The ids come from the network (the same on any partition), the values from the checkpoint.
