@@ -5,8 +5,8 @@
 # Each link (cluster/chain_link.sbatch) runs until Slurm signals it SECONDS before its time limit T
 # (--signal=B:USR1@SECONDS), then the run writes a checkpoint and the link exits 0; the next link
 # (--dependency=afterok) resumes from the newest checkpoint in DIR. The link that finishes cancels the
-# rest. Prints the job ids. Submit from the repository root (or set PLEXUS_BIN). Training chains need
-# a rule that checkpoints (e-prop); a training run stops at the end of the current iteration.
+# rest. Prints the job ids. Submit from the repository root (or set PLEXUS_BIN). Every run kind
+# checkpoints; a training run stops at the end of the current iteration (batch, chunk of learners).
 #   e.g. cluster/submit_chain.sh --links 6 --time 04:00:00 --ntasks 16 --cpus-per-task 4 -- \
 #            run models/brunel_balanced.toml --set run.duration_ms=600000 -o results/brunel.h5
 set -euo pipefail

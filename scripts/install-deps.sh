@@ -13,6 +13,9 @@ packages=(
   zlib1g-dev dataset-fashion-mnist  # IDX images (gzip); the set the equilibrium model and its tests use
   # A real single-node Slurm for the job-chain test (cluster/local_slurm.sh).
   slurm-wlm munge
+  # Formatting and static checks (scripts/lint.sh); the ThreadSanitizer build uses clang with LLVM's
+  # OpenMP runtime and its Archer tool, which tell ThreadSanitizer about OpenMP's synchronisation.
+  clang-format clang-tidy clang libomp-14-dev libclang-rt-14-dev
 )
 # Optional groups, requested by name: `install-deps.sh bench` adds the Brian2 peer.
 for group in "$@"; do

@@ -19,7 +19,7 @@
 
 namespace plexus::neuron {
 
-// When in the step a population is advanced (see sim/simulation.cpp for the whole schedule).
+// When in the step a population is advanced (see sim/step.cpp for the whole schedule).
 enum class Phase {
   Generator,  // phase 1: spike sources; computed on every rank, their spikes are never exchanged
   Update,     // phase 3: ordinary neurons, owned by one rank each

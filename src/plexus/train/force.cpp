@@ -17,7 +17,7 @@
 // bias + synaptic current + Q eta x_hat(t); the output of step t uses the decoders of the updates
 // up to step t - 1; the error of an RLS step is that of the decoders before it.
 //
-// Determinism: the network and its spikes are partition-independent (sim/simulation.cpp); r,
+// Determinism: the network and its spikes are partition-independent (sim/step.cpp); r,
 // x_hat, e and the decoders are computed by every rank from the same data in the same order; each
 // row of P is computed by one thread in the same way whatever the partition, and c is assembled
 // in neuron order. Decoders and outputs are therefore bit-identical for any number of ranks and
