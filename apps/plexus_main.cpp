@@ -60,9 +60,9 @@ int start(const std::string& command, RunArgs a, comm::Communicator& world) {
     if (!net.train)
       throw UserError(
           fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
-    const auto rules = registry.rules();
-    const std::string rule = net.train->choice("rule", rules, std::string(learning::kDefaultRule));
-    kind = registry.for_rule(rule);
+    const std::string rule =
+        net.train->choice("rule", train::trainable_rules(), std::string(learning::kDefaultRule));
+    kind = train::experiment_for_rule(rule);
   }
   auto o = shell_options(a);
   if (!dry && !o.output) o.output = std::filesystem::path("results") / (net.name + ".h5");
@@ -81,7 +81,7 @@ void list_models() {
   for (const auto& r : learning::RuleRegistry::get().all())
     std::cout << fmt::format("  {:<16} {}\n", r.name, r.summary);
   std::cout << "tasks ([task] kind, for gradient training):\n";
-  for (const auto& k : task::Registry::get().kinds())
+  for (const auto& k : task::Registry::get().names())
     std::cout << fmt::format("  {:<16} {}\n", k, task::Registry::get().find(k)->summary);
 }
 

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "plexus/core/registry.hpp"
 #include "plexus/core/types.hpp"
 #include "plexus/learning/optimizer.hpp"
 #include "plexus/model/config.hpp"
@@ -159,21 +160,7 @@ struct RuleInfo {
   std::function<std::unique_ptr<Rule>(const Context&, const Settings&, const Needs&)> make;
 };
 
-// Rules register themselves from their own source file; filled during static initialisation.
-class RuleRegistry {
- public:
-  static const RuleRegistry& get();
-  const RuleInfo* find(std::string_view name) const;
-  std::vector<std::string> names() const;  // sorted
-  const std::vector<RuleInfo>& all() const { return rules_; }
-
-  struct Add {
-    explicit Add(RuleInfo info);
-  };
-
- private:
-  static RuleRegistry& mutable_instance();
-  std::vector<RuleInfo> rules_;
-};
+// Rules register themselves from their own source file (core/registry.hpp).
+using RuleRegistry = core::Registry<RuleInfo>;
 
 }  // namespace plexus::learning

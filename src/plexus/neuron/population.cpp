@@ -10,31 +10,6 @@
 
 namespace plexus::neuron {
 
-Registry& Registry::mutable_instance() {
-  static Registry r;
-  return r;
-}
-const Registry& Registry::get() {
-  return mutable_instance();
-}
-
-Registry::Add::Add(ModelInfo info) {
-  mutable_instance().models_.push_back(std::move(info));
-}
-
-const ModelInfo* Registry::find(std::string_view name) const {
-  for (const auto& m : models_)
-    if (m.name == name) return &m;
-  return nullptr;
-}
-
-std::vector<std::string> Registry::names() const {
-  std::vector<std::string> out;
-  for (const auto& m : models_) out.push_back(m.name);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 // ----------------------------------------------------------------------------------------------
 Params::Params(const model::PopulationSpec& spec) : spec_(spec) {}
 

@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "plexus/core/registry.hpp"
 #include "plexus/core/types.hpp"
 #include "plexus/model/network.hpp"
 #include "plexus/neuron/double_exponential.hpp"
@@ -148,22 +149,9 @@ struct ModelInfo {
   std::function<std::unique_ptr<Population>(const Setup&)> make;
 };
 
-// Models register themselves from their own source file (no central list to edit). The registry
-// is filled during static initialisation and only read afterwards.
-class Registry {
- public:
-  static const Registry& get();
-  const ModelInfo* find(std::string_view name) const;
-  std::vector<std::string> names() const;
-
-  struct Add {
-    explicit Add(ModelInfo info);
-  };
-
- private:
-  static Registry& mutable_instance();
-  std::vector<ModelInfo> models_;
-};
+// Models register themselves from their own source file (core/registry.hpp): a static
+// `Registry::Add reg{{name, summary, phase, spiking, make}}` in the model's file.
+using Registry = core::Registry<ModelInfo>;
 
 // Reads a model's parameters, remembering which keys were asked for so that finish() can reject
 // unknown ones (with file, line and key).

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "plexus/core/registry.hpp"
 #include "plexus/core/types.hpp"
 #include "plexus/model/config.hpp"
 
@@ -44,29 +45,16 @@ class Task {
   virtual bool set_delay_steps(Step) { return false; }
 };
 
-// Trial tasks register themselves from their own source file (no list to edit elsewhere); filled
-// during static initialisation and only read afterwards. docs/extending.md says how to add one.
-class Registry {
- public:
-  struct Info {
-    std::string kind;  // [task] kind = "kind"
-    std::string summary;
-    // Reads [task] (ConfigError for unknown keys or bad values) and makes the task; `dt_ms` is the
-    // simulation step.
-    std::function<std::unique_ptr<Task>(const model::Node& node, double dt_ms, std::uint64_t seed)> make;
-  };
-  static const Registry& get();
-  const Info* find(std::string_view kind) const;
-  std::vector<std::string> kinds() const;  // sorted
-
-  struct Add {
-    explicit Add(Info info);
-  };
-
- private:
-  static Registry& mutable_instance();
-  std::vector<Info> tasks_;
+// Trial tasks register themselves from their own source file (core/registry.hpp): no list to
+// edit elsewhere. docs/extending.md says how to add one.
+struct TaskInfo {
+  std::string name;  // [task] kind = "name"
+  std::string summary;
+  // Reads [task] (ConfigError for unknown keys or bad values) and makes the task; `dt_ms` is the
+  // simulation step.
+  std::function<std::unique_ptr<Task>(const model::Node& node, double dt_ms, std::uint64_t seed)> make;
 };
+using Registry = core::Registry<TaskInfo>;
 
 // Reads [task] and makes the task of its kind.
 std::unique_ptr<Task> make(const model::Node& node, double dt_ms, std::uint64_t seed);

@@ -18,6 +18,7 @@
 
 #include "plexus/checkpoint/checkpoint.hpp"
 #include "plexus/comm/communicator.hpp"
+#include "plexus/core/registry.hpp"
 #include "plexus/model/network.hpp"
 
 namespace plexus::io {
@@ -92,25 +93,12 @@ struct ExperimentInfo {
   std::function<std::unique_ptr<Experiment>(const Setup&)> make;
 };
 
-// Run kinds register themselves from their own file. Filled during static initialisation, read
-// afterwards.
-class ExperimentRegistry {
- public:
-  static const ExperimentRegistry& get();
-  const ExperimentInfo* find(const std::string& name) const;
-  // The experiment `plexus train` uses for a [train] rule (null: none drives it).
-  const ExperimentInfo* for_rule(const std::string& rule) const;
-  const std::vector<ExperimentInfo>& all() const { return experiments_; }
-  // Every rule some experiment drives, sorted (for messages).
-  std::vector<std::string> rules() const;
+// Run kinds register themselves from their own file (core/registry.hpp).
+using ExperimentRegistry = core::Registry<ExperimentInfo>;
 
-  struct Add {
-    explicit Add(ExperimentInfo info);
-  };
-
- private:
-  static ExperimentRegistry& mutable_instance();
-  std::vector<ExperimentInfo> experiments_;
-};
+// The experiment `plexus train` uses for a [train] rule (null: none drives it), and every rule some
+// experiment drives, sorted (for messages).
+const ExperimentInfo* experiment_for_rule(const std::string& rule);
+std::vector<std::string> trainable_rules();
 
 }  // namespace plexus::train

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "plexus/core/registry.hpp"
 #include "plexus/core/types.hpp"
 #include "plexus/learning/rule.hpp"
 #include "plexus/model/network.hpp"
@@ -95,24 +96,12 @@ struct ObjectiveSetup {
 };
 
 struct ObjectiveInfo {
-  std::string mode;               // [train] mode = "mode"
+  std::string name;               // [train] mode = "name"
   std::vector<std::string> keys;  // its own [train] keys, refused under another mode
   std::function<std::unique_ptr<Objective>(const ObjectiveSetup&)> make;
 };
 
-class ObjectiveRegistry {
- public:
-  static const ObjectiveRegistry& get();
-  const ObjectiveInfo* find(const std::string& mode) const;
-  std::vector<std::string> modes() const;
-  const std::vector<ObjectiveInfo>& all() const { return objectives_; }
-  struct Add {
-    explicit Add(ObjectiveInfo info);
-  };
-
- private:
-  static ObjectiveRegistry& mutable_instance();
-  std::vector<ObjectiveInfo> objectives_;
-};
+// Objectives register themselves from their own source file (core/registry.hpp).
+using ObjectiveRegistry = core::Registry<ObjectiveInfo>;
 
 }  // namespace plexus::train::gradient

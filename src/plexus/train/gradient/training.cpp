@@ -103,11 +103,11 @@ void GradientTraining::Impl::read_settings() {
 void GradientTraining::Impl::make_task_and_objective() {
   const auto& tr = *settings;
   const std::string mode =
-      tr.in("mode").choice("mode", ObjectiveRegistry::get().modes(), std::string("supervised"));
+      tr.in("mode").choice("mode", ObjectiveRegistry::get().names(), std::string("supervised"));
   for (const auto& o : ObjectiveRegistry::get().all())
-    if (o.mode != mode)
+    if (o.name != mode)
       for (const auto& k : o.keys)
-        if (tr.has(k)) tr.at(k).fail(fmt::format("only with mode = \"{}\"", o.mode));
+        if (tr.has(k)) tr.at(k).fail(fmt::format("only with mode = \"{}\"", o.name));
   task = task::make(*net.task, net.run.dt_ms, net.run.seed);
   objective = ObjectiveRegistry::get().find(mode)->make({tr, *task, net, batch});
   if (objective->needs().reward && !rule_info->reward) {
