@@ -68,6 +68,14 @@ void Simulation::begin_trial(std::uint64_t trial_key, const task::Task* input) {
   impl_->reset_trial();
 }
 
+void Simulation::describe_network(io::ResultFile& f) const {
+  auto& I = *impl_;
+  io::ResultFile* keep = I.file;
+  I.file = &f;
+  I.write_layout();
+  I.file = keep;
+}
+
 // The description of the network in the result file.
 void Simulation::Impl::write_layout() {
   for (const auto& pi : info) {

@@ -143,6 +143,10 @@ class Simulation {
   // lengths (from a checkpoint) instead of being created.
   void record_into(io::ResultFile& file,
                    const std::map<std::string, std::uint64_t>* resume_lengths = nullptr);
+  // Collective: the network's layout in the result file (/network/populations/<name> with model,
+  // size and first gid; /network/projections/<name> with source, target, synapses, plasticity).
+  // record_into() writes it; drivers that record otherwise call it themselves.
+  void describe_network(io::ResultFile& file) const;
   // Collective: flushes what the recorder holds, writes the run's summary (spike counts, rates,
   // synapses) into the result file and stops recording into it.
   void finish_recording(const Summary& s);

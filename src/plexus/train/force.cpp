@@ -666,13 +666,7 @@ void ForceTraining::start_file(io::ResultFile& f) {
   auto& I = *impl_;
   f.attribute("/metadata", "rule", std::string("force"));
   f.attribute("/metadata", "duration_ms", static_cast<double>(I.total) * I.net.run.dt_ms);
-  for (const auto& pi : I.sim->populations()) {
-    const std::string g = "/network/populations/" + pi.spec->name;
-    f.create_group(g);
-    f.attribute(g, "model", pi.spec->model);
-    f.attribute(g, "size", static_cast<std::int64_t>(pi.spec->size));
-    f.attribute(g, "first_gid", static_cast<std::int64_t>(pi.spec->first_gid));
-  }
+  I.sim->describe_network(f);
 }
 
 void ForceTraining::run(Shell& shell) {

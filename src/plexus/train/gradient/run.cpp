@@ -103,13 +103,7 @@ void GradientTraining::start_file(io::ResultFile& f) {
   f.attribute("/metadata", "classification", static_cast<std::int64_t>(I.task->classification()));
   f.attribute("/metadata", "trial_steps", static_cast<std::int64_t>(I.T));
   f.attribute("/metadata", "batch_size", static_cast<std::int64_t>(I.batch));
-  for (const auto& pi : I.sim->populations()) {
-    const std::string g = "/network/populations/" + pi.spec->name;
-    f.create_group(g);
-    f.attribute(g, "model", pi.spec->model);
-    f.attribute(g, "size", static_cast<std::int64_t>(pi.spec->size));
-    f.attribute(g, "first_gid", static_cast<std::int64_t>(pi.spec->first_gid));
-  }
+  I.sim->describe_network(f);
   f.create_group("/training");
   for (const char* d : {"loss", "accuracy", "rate_hz", "grad_norm", "seconds"})
     f.create_series<double>(std::string("/training/") + d, 1024);
