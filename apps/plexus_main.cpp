@@ -100,6 +100,27 @@ void add_run_options(CLI::App* cmd, RunArgs& a, bool new_run) {
   }
   cmd->add_option("--threads", o.threads, "OpenMP threads per rank (default 1, or OMP_NUM_THREADS)")
       ->check(CLI::Range(1, 1024));
+  if (cmd->get_name() != "run")
+    cmd->add_option_function<std::string>(
+        "--batch-groups",
+        [&o](const std::string& v) {
+          if (v == "auto") {
+            o.batch_groups = 0;
+            return;
+          }
+          std::size_t used = 0;
+          int g = 0;
+          try {
+            g = std::stoi(v, &used);
+          } catch (const std::exception&) {
+            used = 0;
+          }
+          if (used != v.size() || g < 1)
+            throw CLI::ValidationError("--batch-groups", "a positive number of groups, or 'auto'");
+          o.batch_groups = g;
+        },
+        "Training: groups of ranks that each hold the whole network and run their share of a batch (divides "
+        "the ranks; default auto)");
   cmd->add_flag("-q,--quiet", o.quiet, "No progress lines");
   if (new_run)
     cmd->add_option("--checkpoint-dir", o.checkpoint_dir,

@@ -14,9 +14,12 @@
 #include "plexus/core/error.hpp"
 #include "plexus/core/memory.hpp"
 #include "plexus/io/result_file.hpp"
+#include "plexus/learning/rule.hpp"
 #include "plexus/model/network.hpp"
 #include "plexus/model/scale.hpp"
 #include "plexus/sim/simulation.hpp"
+#include "plexus/train/experiment.hpp"
+#include "plexus/train/gradient/training.hpp"
 #include "plexus/train/shell.hpp"
 
 namespace plexus::app {
@@ -146,6 +149,20 @@ int scale_test(const ScaleArgs& a, comm::Communicator& world) {
       {"bytes sent per step", "bytes", per_rank(static_cast<double>(st.bytes_sent) / steps)},
       {"bytes received per step", "bytes", per_rank(static_cast<double>(st.bytes_received) / steps)},
   };
+  // A training model: the trial instances that `plexus train` with these threads (and --batch-groups
+  // auto) would run on each rank, and their memory, from the training built as it would be.
+  const auto* kind = net.train && net.task
+                         ? train::experiment_for_rule(net.train->choice("rule", train::trainable_rules(),
+                                                                        std::string(learning::kDefaultRule)))
+                         : nullptr;
+  if (kind && kind->name == "gradient" && !dry) {
+    const train::gradient::GradientTraining training({net, comm, opt.threads, nullptr, 0});
+    const auto m = training.instance_memory();
+    rows.push_back({"trial instances", "", per_rank(static_cast<double>(m.instances))});
+    rows.push_back({"  state per instance", "bytes", per_rank(static_cast<double>(m.per_instance))});
+    rows.push_back({"  shared (synapses, rule)", "bytes", per_rank(static_cast<double>(m.shared))});
+    rows.push_back({"  training total", "bytes", per_rank(static_cast<double>(m.total()))});
+  }
   if (!root) return kExitOk;
   print(a, net, s, f, opt.threads, dry != nullptr, comm.size(), rows);
   return kExitOk;

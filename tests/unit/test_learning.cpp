@@ -3,11 +3,14 @@
 // (seed, stream, index).
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <functional>
+#include <random>
 
 #include "helpers.hpp"
 #include "plexus/learning/feedback.hpp"
 #include "plexus/learning/loss.hpp"
 #include "plexus/learning/optimizer.hpp"
+#include "plexus/learning/tree_sum.hpp"
 #include "plexus/task/task.hpp"
 #include "plexus/train/gradient/training.hpp"
 
@@ -165,4 +168,77 @@ size = 1
   }
   CHECK(right > 160);
   CHECK(right < 240);
+}
+
+// The batch sum over a fixed tree of trial numbers: the same bits however the trials are split into
+// contiguous ranges (workers, groups), and equal to the tree evaluated directly.
+TEST_CASE("tree sum: the same bits for any split of the batch into ranges", "[learning]") {
+  using Sum = learning::TreeSum<float>;
+  const std::size_t n = 5;
+  auto leaf = [&](std::uint64_t k) {
+    std::vector<float> v(n);
+    for (std::size_t i = 0; i < n; ++i)
+      v[i] = 1.0f / static_cast<float>(3 + k * 7 + i) + (k % 3 ? 1e4f : 1e-3f);
+    return v;
+  };
+  // Reference: the tree evaluated recursively.
+  std::function<std::vector<float>(std::uint64_t, std::uint64_t)> direct = [&](std::uint64_t a,
+                                                                               std::uint64_t b) {
+    if (b - a == 1) return leaf(a);
+    const auto m = a + Sum::split(b - a);
+    auto l = direct(a, m);
+    const auto r = direct(m, b);
+    for (std::size_t i = 0; i < n; ++i) l[i] = l[i] + r[i];
+    return l;
+  };
+  for (std::uint64_t B : {1u, 2u, 3u, 5u, 8u, 13u, 32u, 33u}) {
+    const auto expect = direct(0, B);
+    // Split [0, B) into G contiguous ranges, as groups do; each range's nodes joined in order.
+    for (std::uint64_t G = 1; G <= std::min<std::uint64_t>(B, 4); ++G) {
+      Sum total;
+      total.reset(B, n);
+      for (std::uint64_t g = 0; g < G; ++g) {
+        Sum part;
+        part.reset(B, n);
+        for (std::uint64_t k = g * B / G; k < (g + 1) * B / G; ++k) {
+          auto v = leaf(k);
+          part.push(k, v);
+          CHECK(v == std::vector<float>(n, 0.0f));  // swapped for a zeroed buffer
+        }
+        // A range is held as at most two nodes per level of the tree.
+        CHECK(part.nodes().size() <= 2 * (1 + static_cast<std::size_t>(std::log2(static_cast<double>(B)))));
+        for (auto& node : part.take_nodes()) total.push_node(std::move(node));
+      }
+      REQUIRE(total.complete());
+      CHECK(total.result() == expect);
+    }
+  }
+  // Leaves in any order (trials ending on several threads): the same bits.
+  for (std::uint64_t B : {7u, 32u}) {
+    const auto expect = direct(0, B);
+    std::vector<std::uint64_t> order(B);
+    for (std::uint64_t k = 0; k < B; ++k) order[k] = k;
+    for (std::uint64_t seed = 0; seed < 5; ++seed) {
+      std::mt19937_64 rng(seed);
+      std::shuffle(order.begin(), order.end(), rng);
+      Sum total;
+      total.reset(B, n);
+      for (auto k : order) {
+        auto v = leaf(k);
+        total.push(k, v);
+      }
+      REQUIRE(total.complete());
+      CHECK(total.result() == expect);
+    }
+  }
+  // A trial twice, a vector of the wrong length, a node that is not one of the tree's: refused.
+  Sum s;
+  s.reset(4, n);
+  auto v = leaf(1);
+  s.push(1, v);
+  auto again = leaf(1);
+  CHECK_THROWS(s.push(1, again));
+  auto bad = std::vector<float>(n + 1);
+  CHECK_THROWS(s.push(2, bad));
+  CHECK_THROWS(s.push_node({1, 3, std::vector<float>(n)}));
 }

@@ -158,7 +158,7 @@ void Writer::text(const std::string& key, const std::string& value) {
 template <class T>
 void Writer::array(const std::string& path, Slice where, std::span<const T> local, std::uint64_t per_id) {
   claim(path);
-  const bool writes = !where.replicated || comm_.rank() == 0;
+  const bool writes = (!where.replicated || comm_.rank() == 0) && !copy_;
   if (local.size() != where.count * per_id)
     throw std::logic_error("checkpoint: array '" + path + "' has the wrong local length");
   const std::span<const T> mine = writes ? local : std::span<const T>{};
@@ -218,7 +218,9 @@ void Reader::array(const std::string& path, Slice where, std::span<T> out, std::
     throw std::logic_error("checkpoint: wrong buffer for '" + path + "'");
   file_.read<T>(path, 0, where.offset * per_id, out);
   const std::uint32_t local = crc_of(out.data(), out.size_bytes());
-  const std::uint32_t crc = where.replicated ? local : combined_crc(comm_, local, out.size_bytes());
+  const std::uint32_t crc = where.replicated ? local
+                            : copy_          ? combined_crc(comm_, crc_of(out.data(), 0), 0)
+                                             : combined_crc(comm_, local, out.size_bytes());
   if (crc != e.crc)
     throw UserError(fmt::format("the checkpoint is damaged: array '{}' fails its checksum", path));
 }

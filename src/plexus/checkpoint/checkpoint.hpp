@@ -109,6 +109,9 @@ class Writer {
   // where.count ids (count x per_id values, id-major). Collective.
   template <class T>
   void array(const std::string& path, Slice where, std::span<const T> local, std::uint64_t per_id = 1);
+  // This rank holds a copy of another rank's state (training with batch groups: every group holds
+  // the same network; the first group writes it): it takes part in the collectives, writes nothing.
+  void set_copy(bool copy) { copy_ = copy; }
 
  private:
   void claim(const std::string& name);
@@ -116,6 +119,7 @@ class Writer {
   Manifest& m_;
   comm::Communicator& comm_;
   std::set<std::string> names_;
+  bool copy_ = false;
 };
 
 // Loading. Missing names and arrays that do not fit the network are UserErrors (exit code 2), and so
@@ -131,12 +135,16 @@ class Reader {
   // where.replicated.
   template <class T>
   void array(const std::string& path, Slice where, std::span<T> out, std::uint64_t per_id = 1) const;
+  // This rank reads a copy of another rank's part (batch groups): its bytes do not enter the
+  // checksum, which covers each array once.
+  void set_copy(bool copy) const { copy_ = copy; }
 
  private:
   const ArrayEntry& entry(const std::string& path) const;
   const io::ArrayReader& file_;
   const Manifest& m_;
   comm::Communicator& comm_;
+  mutable bool copy_ = false;
 };
 
 // The extension point: anything with state that a run must carry across a restart implements this

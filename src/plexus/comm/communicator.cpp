@@ -51,6 +51,10 @@ class Single final : public Communicator {
   void barrier() override {}
   void broadcast(std::string&, int) override {}
   void sum_in_rank_order(std::vector<double>&) override {}
+  std::vector<std::vector<std::uint8_t>> allgather_bytes(std::span<const std::uint8_t> local) override {
+    return {std::vector<std::uint8_t>(local.begin(), local.end())};
+  }
+  std::unique_ptr<Communicator> split(int, int) override { return std::make_unique<Single>(); }
 };
 
 class DryRun final : public Communicator {
@@ -113,6 +117,14 @@ class DryRun final : public Communicator {
   void broadcast(std::string&, int) override {}
   void sum_in_rank_order(std::vector<double>& values) override {
     for (auto& x : values) x *= size_;
+  }
+  std::vector<std::vector<std::uint8_t>> allgather_bytes(std::span<const std::uint8_t> local) override {
+    return std::vector<std::vector<std::uint8_t>>(static_cast<std::size_t>(size_),
+                                                  std::vector<std::uint8_t>(local.begin(), local.end()));
+  }
+  // A dry run plays one rank of one communicator; it is never split (training refuses dry runs).
+  std::unique_ptr<Communicator> split(int, int) override {
+    throw std::logic_error("a dry-run communicator cannot be split");
   }
 
  private:

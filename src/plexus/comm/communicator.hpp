@@ -58,6 +58,15 @@ class Communicator {
   // Element-wise sum of equal-length vectors, reduced in rank order so that the result does not
   // depend on the reduction tree.
   virtual void sum_in_rank_order(std::vector<double>& values) = 0;
+  // Every rank's bytes, in rank order (the lengths may differ).
+  virtual std::vector<std::vector<std::uint8_t>> allgather_bytes(std::span<const std::uint8_t> local) = 0;
+
+  // A communicator over the ranks that give the same `color`, ranked by `key` (then by rank here).
+  // Collective. Training uses it for batch groups: the ranks of a group share a network, and the
+  // ranks with the same place in every group exchange their parts of a batch's gradient.
+  virtual std::unique_ptr<Communicator> split(int color, int key) = 0;
+  // How many ranks of this communicator run on this rank's node (memory budgets). Collective.
+  virtual int node_ranks() { return 1; }
 
   // Dry runs only: how to make up the spikes of the ranks that are not there (see make_dry_run).
   virtual void set_synthesiser(const Synthesiser& /*synthesise*/) {}

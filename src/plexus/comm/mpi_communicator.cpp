@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -26,8 +27,13 @@ static_assert(sizeof(Gid) == 4, "spike exchange sends gids as MPI_UINT32_T");
 
 class Mpi final : public Communicator {
  public:
-  Mpi() {
-    check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
+  Mpi() : Mpi(MPI_COMM_WORLD, true) {}
+  // Takes `c` over (own = false: it is already this object's own, made by MPI_Comm_split).
+  Mpi(MPI_Comm c, bool dup) {
+    if (dup)
+      check(MPI_Comm_dup(c, &comm_), "MPI_Comm_dup");
+    else
+      comm_ = c;
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
@@ -147,6 +153,45 @@ class Mpi final : public Communicator {
     text.resize(len);
     check(MPI_Bcast(text.data(), static_cast<int>(len), MPI_CHAR, root, comm_), "MPI_Bcast");
   }
+  std::vector<std::vector<std::uint8_t>> allgather_bytes(std::span<const std::uint8_t> local) override {
+    const auto lengths = allgather(static_cast<std::uint64_t>(local.size()));
+    std::vector<int> counts(static_cast<std::size_t>(size_)), displs(static_cast<std::size_t>(size_));
+    std::size_t total = 0;
+    for (int r = 0; r < size_; ++r) {
+      displs[static_cast<std::size_t>(r)] = static_cast<int>(total);
+      counts[static_cast<std::size_t>(r)] = static_cast<int>(lengths[static_cast<std::size_t>(r)]);
+      total += lengths[static_cast<std::size_t>(r)];
+    }
+    if (total > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+      throw std::runtime_error("allgather_bytes: more than 2 GiB in one collective");
+    std::vector<std::uint8_t> all(total);
+    check(MPI_Allgatherv(local.data(), static_cast<int>(local.size()), MPI_BYTE, all.data(), counts.data(),
+                         displs.data(), MPI_BYTE, comm_),
+          "MPI_Allgatherv");
+    std::vector<std::vector<std::uint8_t>> out(static_cast<std::size_t>(size_));
+    for (int r = 0; r < size_; ++r) {
+      const auto* first = all.data() + displs[static_cast<std::size_t>(r)];
+      out[static_cast<std::size_t>(r)].assign(first, first + counts[static_cast<std::size_t>(r)]);
+    }
+    return out;
+  }
+
+  std::unique_ptr<Communicator> split(int color, int key) override {
+    MPI_Comm c = MPI_COMM_NULL;
+    check(MPI_Comm_split(comm_, color, key, &c), "MPI_Comm_split");
+    return std::make_unique<Mpi>(c, false);
+  }
+
+  int node_ranks() override {
+    MPI_Comm node = MPI_COMM_NULL;
+    check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
+          "MPI_Comm_split_type");
+    int n = 1;
+    MPI_Comm_size(node, &n);
+    MPI_Comm_free(&node);
+    return n;
+  }
+
   void sum_in_rank_order(std::vector<double>& values) override {
     if (size_ == 1) return;
     const std::size_t n = values.size();

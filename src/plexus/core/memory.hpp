@@ -9,6 +9,8 @@ namespace plexus::memory {
 
 // Peak resident set size of this process, in bytes.
 std::size_t peak_rss_bytes();
+// Memory the node has available for new allocations (MemAvailable), in bytes; 0 if unknown.
+std::size_t available_bytes();
 
 // Bytes by kind ("neuron state", "synapses", "delay buffers", ...), summed over contributors.
 class Ledger {

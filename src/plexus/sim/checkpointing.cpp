@@ -78,7 +78,8 @@ checkpoint::Slice Simulation::Impl::synapse_slice(int proj) const {
 // Delay buffers: relative to t, per neuron; the slot count differs between ranks (it follows the
 // largest local delay), so all use the largest.
 void Simulation::Impl::save_delays(checkpoint::Writer& w, std::size_t p) {
-  auto& ps = pops[p];
+  auto& ps = main().pops[p];
+  const Step t = main().t;
   const auto slice = neuron_slice(static_cast<int>(p));
   for (std::size_t r = 0; r < ps.rings.size(); ++r) {
     auto& ring = ps.rings[r];
@@ -94,7 +95,8 @@ void Simulation::Impl::save_delays(checkpoint::Writer& w, std::size_t p) {
 }
 
 void Simulation::Impl::load_delays(const checkpoint::Reader& r, std::size_t p) {
-  auto& ps = pops[p];
+  auto& ps = main().pops[p];
+  const Step t = main().t;
   const auto slice = neuron_slice(static_cast<int>(p));
   for (std::size_t k = 0; k < ps.rings.size(); ++k) {
     auto& ring = ps.rings[k];
@@ -119,9 +121,11 @@ void Simulation::Impl::save_state(checkpoint::Writer& w) {
   if (recorder) {
     // Flush so that the result file's lengths are all the recorder state; then go on with the rest
     // of the flush window, as a run resumed from here will.
-    recorder->flush(t);
-    recorder->restart_window(t);
+    recorder->flush(main().t);
+    recorder->restart_window(main().t);
   }
+  auto& pops = main().pops;
+  const Step t = main().t;
   w.integer("sim/step", t);
   w.real("sim/wall_seconds", wall_seconds + wall_before);
   for (std::size_t p = 0; p < pops.size(); ++p)
@@ -163,7 +167,8 @@ void Simulation::Impl::save_state(checkpoint::Writer& w) {
 }
 
 void Simulation::Impl::load_state(const checkpoint::Reader& r) {
-  t = r.integer("sim/step");
+  auto& pops = main().pops;
+  t = main().t = r.integer("sim/step");
   wall_before = r.real("sim/wall_seconds");
   for (std::size_t p = 0; p < pops.size(); ++p)
     pops[p].spikes_total = static_cast<std::uint64_t>(r.integer("sim/spikes:" + info[p].spec->name));
@@ -208,7 +213,7 @@ void Simulation::Impl::load_state(const checkpoint::Reader& r) {
   resumed = true;
   // External currents hold the sum of the current steps active at t.
   if (!currents.empty())
-    for (int th = 0; th < threads; ++th) recompute_currents(t, th);
+    for (int b = 0; b < blocks; ++b) recompute_currents(main(), t, b);
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -32,11 +32,22 @@ comm::Communicator& Simulation::comm() const {
 int Simulation::threads() const {
   return impl_->threads;
 }
+int Simulation::blocks() const {
+  return impl_->blocks;
+}
 const std::vector<PopulationInfo>& Simulation::populations() const {
   return impl_->info;
 }
-const neuron::Population& Simulation::model(int population) const {
-  return *impl_->pops[static_cast<std::size_t>(population)].model;
+const neuron::Population& Simulation::model(int population, int instance) const {
+  return *impl_->instances[static_cast<std::size_t>(instance)]
+              ->pops[static_cast<std::size_t>(population)]
+              .model;
+}
+int Simulation::instances() const {
+  return static_cast<int>(impl_->instances.size());
+}
+bool Simulation::trial_mode() const {
+  return impl_->trials;
 }
 synapse::Projection& Simulation::projection(int index) {
   return impl_->projs[static_cast<std::size_t>(index)];
@@ -44,12 +55,14 @@ synapse::Projection& Simulation::projection(int index) {
 const synapse::Projection& Simulation::projection(int index) const {
   return impl_->projs[static_cast<std::size_t>(index)];
 }
-std::span<double> Simulation::external_current(int population) {
-  return impl_->pops[static_cast<std::size_t>(population)].i_ext;
+std::span<double> Simulation::external_current(int population, int instance) {
+  return impl_->instances[static_cast<std::size_t>(instance)]
+      ->pops[static_cast<std::size_t>(population)]
+      .i_ext;
 }
 
 Step Simulation::now() const {
-  return impl_->t;
+  return impl_->main().t;
 }
 
 void Simulation::run_until(Step end) {
@@ -58,14 +71,49 @@ void Simulation::run_until(Step end) {
   impl_->step_range(end, false);
 }
 
-void Simulation::set_hook(StepHook* hook) {
-  impl_->hook = hook;
+void Simulation::set_hook(StepHook* hook, int instance) {
+  impl_->instances[static_cast<std::size_t>(instance)]->hook = hook;
 }
 
-void Simulation::begin_trial(std::uint64_t trial_key, const task::Task* input) {
-  impl_->trial_key = trial_key;
-  impl_->task = input;
-  impl_->reset_trial();
+void Simulation::begin_trial(std::uint64_t trial_key, const task::Task* input, int instance) {
+  auto& in = *impl_->instances[static_cast<std::size_t>(instance)];
+  in.trial_key = trial_key;
+  in.task = input;
+  impl_->reset_trial(in);
+}
+
+void Simulation::run_trials(const std::vector<int>& which, const std::function<Step(int)>& prepare) {
+  impl_->run_trials(which, prepare);
+}
+
+void Simulation::run_queue(int count, const std::function<Step(int, int)>& prepare,
+                           const std::function<void(int, int)>& finish) {
+  impl_->run_queue(count, prepare, finish);
+}
+
+void Simulation::rest() {
+  for (auto& in : impl_->instances) {
+    in->trial_key = 0;
+    in->task = nullptr;
+    impl_->reset_trial(*in);
+    for (auto& ps : in->pops) ps.spikes_total = 0;
+  }
+}
+
+void Simulation::keep_instances(int n) {
+  auto& in = impl_->instances;
+  if (n < 1 || static_cast<std::size_t>(n) > in.size()) throw std::logic_error("keep_instances: bad count");
+  in.resize(static_cast<std::size_t>(n));
+}
+
+std::uint64_t Simulation::instance_bytes() const {
+  std::uint64_t b = 0;
+  const auto& in = impl_->main();
+  for (const auto& ps : in.pops) {
+    b += ps.model->state_bytes() + (ps.spikes.capacity() + ps.i_ext.capacity()) * sizeof(double);
+    for (const auto& r : ps.rings) b += r.bytes();
+  }
+  return b;
 }
 
 void Simulation::describe_network(io::ResultFile& f) const {
@@ -114,7 +162,7 @@ void Simulation::record_into(io::ResultFile& file,
   if (resume_lengths) {
     // Continuing from a checkpoint: the datasets exist; take them up where the checkpoint left them.
     io::Recorder::Resume r;
-    r.step = I.t;
+    r.step = I.main().t;
     r.lengths = *resume_lengths;
     r.weight_next = I.weights_taken;
     I.recorder =
@@ -124,7 +172,7 @@ void Simulation::record_into(io::ResultFile& file,
   I.write_layout();
   I.recorder =
       std::make_unique<io::Recorder>(I.net, *I.part, I.comm, file, I.recorded_populations(), I.threads);
-  if (I.recorder->weights_due(I.t)) I.recorder->snapshot_weights(I.t, I.projs);
+  if (I.recorder->weights_due(I.main().t)) I.recorder->snapshot_weights(I.main().t, I.projs);
 }
 
 void Simulation::finish_recording(const Summary& s) {
@@ -146,8 +194,8 @@ void Simulation::finish_recording(const Summary& s) {
 Summary Simulation::summary() const {
   const auto& I = *impl_;
   Summary s;
-  s.steps = I.t;
-  s.simulated_ms = static_cast<double>(I.t) * I.net.run.dt_ms;
+  s.steps = I.main().t;
+  s.simulated_ms = static_cast<double>(I.main().t) * I.net.run.dt_ms;
   s.wall_seconds = I.comm.allgather(I.wall_seconds + I.wall_before)[0];
   s.build_seconds = I.comm.allgather(I.build_seconds)[0];
   s.ranks = I.comm.size();
@@ -163,14 +211,14 @@ Summary Simulation::summary() const {
   s.local_synapses = I.comm.allgather(local_syn);
   s.synapse_bytes = I.comm.allgather(syn_bytes);
   s.exchange_seconds = I.comm.stats().seconds;
-  for (std::size_t p = 0; p < I.pops.size(); ++p) {
+  for (std::size_t p = 0; p < I.info.size(); ++p) {
     const auto& pi = I.info[p];
     PopulationSummary ps;
     ps.name = pi.spec->name;
     ps.model = pi.spec->model;
     ps.size = pi.spec->size;
     ps.spiking = pi.info->spiking;
-    ps.spikes = I.pops[p].spikes_total;
+    ps.spikes = I.main().pops[p].spikes_total;
     ps.rate_hz =
         s.simulated_ms > 0 ? static_cast<double>(ps.spikes) / ps.size / (s.simulated_ms * 1e-3) : 0.0;
     s.populations.push_back(ps);
@@ -180,11 +228,12 @@ Summary Simulation::summary() const {
 
 memory::Ledger Simulation::memory() const {
   memory::Ledger l;
-  for (const auto& ps : impl_->pops) {
-    l.add("neuron state",
-          ps.model->state_bytes() + (ps.spikes.capacity() + ps.i_ext.capacity()) * sizeof(double));
-    for (const auto& r : ps.rings) l.add("delay buffers", r.bytes());
-  }
+  for (const auto& in : impl_->instances)
+    for (const auto& ps : in->pops) {
+      l.add("neuron state",
+            ps.model->state_bytes() + (ps.spikes.capacity() + ps.i_ext.capacity()) * sizeof(double));
+      for (const auto& r : ps.rings) l.add("delay buffers", r.bytes());
+    }
   for (const auto& p : impl_->projs) l.add("synapses", p.bytes());
   for (const auto& p : impl_->stdp) l.add("plastic synapse state", p.bytes());
   if (impl_->recorder) l.add("recording buffers", impl_->recorder->buffered_bytes());
@@ -193,14 +242,14 @@ memory::Ledger Simulation::memory() const {
 }
 
 const double* Simulation::variable(const std::string& population, const std::string& name) const {
-  for (std::size_t p = 0; p < impl_->pops.size(); ++p)
-    if (impl_->info[p].spec->name == population) return impl_->pops[p].model->variable(name);
+  for (std::size_t p = 0; p < impl_->info.size(); ++p)
+    if (impl_->info[p].spec->name == population) return impl_->main().pops[p].model->variable(name);
   return nullptr;
 }
 
 std::uint64_t Simulation::spike_count(const std::string& population) const {
-  for (std::size_t p = 0; p < impl_->pops.size(); ++p)
-    if (impl_->info[p].spec->name == population) return impl_->pops[p].spikes_total;
+  for (std::size_t p = 0; p < impl_->info.size(); ++p)
+    if (impl_->info[p].spec->name == population) return impl_->main().pops[p].spikes_total;
   return 0;
 }
 

@@ -36,6 +36,10 @@ namespace plexus::sim {
 
 struct Options {
   int threads = 1;  // OpenMP threads, each advancing its own block of every population
+  // Trial mode (0: off): this many instances of the network's state over the shared projections, each
+  // advanced whole by one thread (run_trials()); every population and synapse store then has one
+  // block. Off, one instance whose populations are split into `threads` blocks.
+  int trial_instances = 0;
   // Called on the master thread with the number of steps done, at most every 256 steps and after
   // the last step of every run_until(); the run shell turns it into the progress line.
   std::function<void(Step)> progress;
@@ -62,11 +66,13 @@ struct StepView {
   std::span<const Gid> spikes;
   std::span<const Gid> source_spikes;
   const Simulation* simulation = nullptr;
+  int instance = 0;  // which trial instance (trial mode; 0 otherwise)
 };
 
-// A learning driver's part of every step (phase 7): serial() on the master thread once every
-// readout value of the step is known, then parallel() on every thread for its own block of every
-// population. A hook may read the step and the populations' state, change the weights of the
+// A learning driver's part of every step (phase 7): serial() on one thread once every readout value
+// of the step is known, then parallel() for every block of every population (in neuron mode each
+// thread its own block; in trial mode the instance's thread, one block). Each instance has its own
+// hook. A hook may read the step and the populations' state, change the weights of the
 // synapses onto its own block, and write the external current of its own block (read by the next
 // step's update).
 class StepHook {
@@ -111,10 +117,15 @@ class Simulation {
   // --- structure --------------------------------------------------------------------------------
   const model::Network& network() const;
   comm::Communicator& comm() const;
-  int threads() const;  // thread blocks of every population
+  int threads() const;  // OpenMP threads
+  int blocks() const;   // thread blocks of every population and synapse store (1 in trial mode)
   const std::vector<PopulationInfo>& populations() const;
-  // The state of a population as it is now. Trials make models anew: ask again after begin_trial.
-  const neuron::Population& model(int population) const;
+  // The state of a population as it is now, in an instance. Trials make models anew: ask again after
+  // begin_trial.
+  const neuron::Population& model(int population, int instance = 0) const;
+  // Trial mode: the number of instances (1 otherwise), and whether the simulation is in it.
+  int instances() const;
+  bool trial_mode() const;
   // This rank's synapses of a projection (a learning rule changes the weights between steps, or in
   // its hook for the synapses onto its own block).
   synapse::Projection& projection(int index);
@@ -123,19 +134,37 @@ class Simulation {
   // update of the next step; empty if the model takes none. The current steps of [inputs] are
   // recomputed at their start and stop steps, so a driver that writes it must not add current steps
   // to the same population.
-  std::span<double> external_current(int population);
+  std::span<double> external_current(int population, int instance = 0);
 
   // --- stepping ---------------------------------------------------------------------------------
   Step now() const;
   // Advances to step `end` (exclusive), recording as configured.
   void run_until(Step end);
-  // The driver's part of phase 7 (none: nullptr).
-  void set_hook(StepHook* hook);
-  // A new trial: every population back to its initial state (a function of the seed and ids, so the
-  // same on any partition), delay buffers and spikes cleared, t = 0. Spike sources and Poisson
-  // drives mix `trial_key` into their random numbers, so each trial has its own noise; task_input
-  // populations read `input` (null: silent).
-  void begin_trial(std::uint64_t trial_key, const task::Task* input);
+  // The driver's part of phase 7 for an instance (none: nullptr).
+  void set_hook(StepHook* hook, int instance = 0);
+  // A new trial in an instance: every population back to its initial state (a function of the seed
+  // and ids, so the same on any partition), delay buffers and spikes cleared, t = 0. Spike sources
+  // and Poisson drives mix `trial_key` into their random numbers, so each trial has its own noise;
+  // task_input populations read `input` (null: silent).
+  void begin_trial(std::uint64_t trial_key, const task::Task* input, int instance = 0);
+  // Trial mode: instances `which` (at most threads() of them) advanced concurrently, each by a thread
+  // of its own, which first calls prepare(instance) (to begin its trial; it returns the step to run
+  // to). Rethrows the first failure.
+  void run_trials(const std::vector<int>& which, const std::function<Step(int instance)>& prepare);
+  // Every instance back to its initial state (trial key 0, no task) with its spike counts zero: the
+  // state between training iterations, which therefore does not depend on how trials were spread
+  // over instances (checkpoints taken there are the same for any decomposition).
+  void rest();
+  // Trial mode on one rank: `count` trials taken by the instances as they become free (each thread
+  // steps an instance of its own, and takes the next trial when its last one has ended): prepare(
+  // instance, j) begins trial j and returns the step to run to; finish(instance, j) follows its last
+  // step. Which instance runs which trial depends on timing: what a driver computes must not.
+  void run_queue(int count, const std::function<Step(int instance, int job)>& prepare,
+                 const std::function<void(int instance, int job)>& finish);
+  // Trial mode: keeps instances [0, n) and releases the others (n >= 1; hooks of released ones go).
+  void keep_instances(int n);
+  // Bytes of one instance's state (neuron state, delay buffers, spikes), this rank.
+  std::uint64_t instance_bytes() const;
 
   // --- results ----------------------------------------------------------------------------------
   // Records into `file` from now on (spikes, samples, weight snapshots as [record] says) and writes

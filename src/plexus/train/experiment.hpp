@@ -44,6 +44,9 @@ struct Setup {
   comm::Communicator& comm;
   int threads = 1;
   std::ostream* log = nullptr;  // progress and notes on rank 0 (null: quiet)
+  // Training: groups of ranks that each hold the whole network and run their share of a batch
+  // (--batch-groups; 0: chosen by the experiment).
+  int batch_groups = 1;
 };
 
 class Experiment {
@@ -78,6 +81,9 @@ class Experiment {
 
   // Checkpoint state, saved after the shell's own and loaded back in the same order.
   virtual std::vector<checkpoint::Component*> state() = 0;
+  // Whether this rank's state is a copy of another rank's (batch groups after the first): it takes
+  // part in checkpoints without writing, and its reads do not count in the checksums.
+  virtual bool state_is_copy() const { return false; }
 };
 
 struct ExperimentInfo {

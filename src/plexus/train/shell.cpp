@@ -167,7 +167,7 @@ struct Shell::Impl {
 };
 
 void Shell::Impl::build() {
-  comm::agree(comm, [&] { owned = kind.make({net, comm, threads, log()}); });
+  comm::agree(comm, [&] { owned = kind.make({net, comm, threads, log(), opt.batch_groups}); });
   experiment = owned.get();
 }
 
@@ -271,7 +271,9 @@ void Shell::Impl::checkpoint_now(const std::string& reason, std::int64_t positio
   comm::agree(comm, [&] {
     written = checkpoint::write(c.dir, c.keep, std::move(m), comm, [&](checkpoint::Writer& w) {
       w.real("run/wall_seconds", wall);
+      w.set_copy(experiment->state_is_copy());
       for (auto* comp : components) comp->save(w);
+      w.set_copy(false);
       // After the components: the simulation's flushes its recorder first.
       if (file)
         for (const auto& [path, rows] : file->lengths())
@@ -456,7 +458,9 @@ int resume(const std::filesystem::path& where, comm::Communicator& comm, ShellOp
   I.resumes = m.integers.count("run/resumes") ? m.integers.at("run/resumes") + 1 : 1;
   I.wall_before = r.real("run/wall_seconds");
   I.build();
+  r.set_copy(I.experiment->state_is_copy());
   for (auto* c : I.experiment->state()) comm::agree(comm, [&] { c->load(r); });
+  r.set_copy(false);
   I.print_start(ckpt.string());
   I.open_file(true);
   return I.run_and_finish();

@@ -39,6 +39,7 @@ struct ShellOptions {
   int checkpoint_keep = 0;              // 0: 2, or as the checkpoint says
   double stop_at_ms = -1.0;             // stepped experiments
   std::int64_t stop_at_iteration = -1;  // experiments that advance by iterations
+  int batch_groups = 0;                 // training: --batch-groups (0: auto)
 };
 
 // Starts a new run of experiment `kind`. Returns the exit code: 0 when it finished or stopped at a

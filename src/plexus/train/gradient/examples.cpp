@@ -37,14 +37,13 @@ void Examples::step(Step t, std::span<const Gid> spikes, const double* y, const 
   }
 }
 
-void Examples::write(io::ResultFile* file, comm::Communicator& comm, const std::string& name,
+void Examples::write(io::ResultFile* file, comm::Communicator& comm, bool root, const std::string& name,
                      const sim::Simulation& sim, task::Task& task, const Objective& objective,
                      const TrialResult& result, Step steps) {
   on_ = false;
   comm.sum_in_rank_order(v_);  // each cell's values come from its own rank only
   if (!file) return;
   auto& f = *file;
-  const bool root = comm.rank() == 0;
   const std::string g = "/examples/" + name;
   f.create_group(g);
   f.attribute(g, "description", task.describe_trial());

@@ -29,9 +29,10 @@ class Examples {
   void begin();  // the next trial is captured
   // Step t of the captured trial: its spikes (by gid), the readout values, and the potentials.
   void step(Step t, std::span<const Gid> spikes, const double* y, const sim::Simulation& sim);
-  // Collective, after the trial: each cell's values come from its own rank; then (if `file`) the
-  // group /examples/<name>.
-  void write(io::ResultFile* file, comm::Communicator& comm, const std::string& name,
+  // Collective, after the trial: each cell's values come from its own rank of the network's
+  // communicator `comm`; then (if `file`) the group /examples/<name>, with rank 0 of the file's
+  // communicator (`root`) writing the tables.
+  void write(io::ResultFile* file, comm::Communicator& comm, bool root, const std::string& name,
              const sim::Simulation& sim, task::Task& task, const Objective& objective,
              const TrialResult& result, Step steps);
 

@@ -1,7 +1,8 @@
 #pragma once
-// The gradient driver's state, shared by its files: training.cpp (configuration, trials, batch
-// ends), run.cpp (the iteration schedule, validation, the result file), state.cpp (checkpoints).
-// Private to train/gradient.
+// The gradient driver's state, shared by its files: training.cpp (configuration, the step hook,
+// trials), batches.cpp (running trials concurrently, batch groups, the end of a batch), run.cpp (the
+// iteration schedule, validation, the result file), state.cpp (checkpoints). Private to
+// train/gradient.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -32,27 +33,74 @@ struct Progress {
   std::int64_t resumed_from = -1;  // iteration this process started at after a resume (-1: none)
 };
 
+// One trial to run: its stream and number, whether it learns, and (learning) its place in the batch.
+struct Job {
+  task::Stream stream = task::Stream::Train;
+  std::uint64_t index = 0;
+  bool learn = false;
+  std::uint64_t k = 0;
+};
+
+// How a rank runs its trials (decisions/0016): several at once, one per thread (trials), or one at a
+// time with its neurons split over the threads (neurons); and the batch groups.
+struct Parallel {
+  bool trials = false;
+  int instances = 1;               // trial instances per rank
+  int groups = 1;                  // batch groups
+  int group = 0;                   // this rank's group
+  std::string why;                 // how the choice was made (auto), for the log
+  bool automatic = false;          // parallel = auto chose the mode and the instances
+  std::uint64_t memory_limit = 0;  // bytes per rank for the trial instances' state
+};
+
+// One trial instance's part of the driver: its task, objective, the rule's trial state, signals and
+// spike counts; and the step hook of its instance.
+struct Worker final : sim::StepHook {
+  GradientTraining::Impl& I;
+  int instance = 0;
+  std::unique_ptr<task::Task> task;
+  std::unique_ptr<Objective> objective;
+  std::unique_ptr<learning::Trial> trial;
+  learning::Signals signals;
+  std::vector<std::vector<double>> L, LH;  // learning signals of the current step, per target
+  std::vector<Gid> step_spikes;
+  std::vector<std::uint64_t> counts;  // spikes per gid over this worker's training trials of the batch
+  std::uint64_t trial_spikes = 0, trials_learned = 0;
+  bool learning = false;
+  Step T = 0;
+  std::unique_ptr<Examples> examples;  // worker 0: capture of example trials
+
+  Worker(GradientTraining::Impl& impl, int index) : I(impl), instance(index) {}
+  void serial(const sim::StepView& v) override;
+  void parallel(const sim::StepView& v, int block) override;
+  // Begins a trial in this worker's instance; returns its length in steps.
+  Step begin(const Job& job);
+  // After its last step: what the rule defers, and the trial's result.
+  TrialResult end();
+};
+
 struct GradientTraining::Impl final : checkpoint::Component {
   const model::Network& net;
-  comm::Communicator& comm;
+  comm::Communicator& world;
+  std::unique_ptr<comm::Communicator> group_comm, across;  // batch groups (null: one group)
+  comm::Communicator* comm = nullptr;                      // the network's ranks (the group's)
   int threads = 1;
   std::ostream* log = nullptr;
+  Parallel par;
   std::unique_ptr<sim::Simulation> sim;
-  std::unique_ptr<task::Task> task;
   std::unique_ptr<TrainSettings> settings;
-  std::unique_ptr<Objective> objective;
   const learning::RuleInfo* rule_info = nullptr;
+  std::string mode = "supervised";
   int readout_pop = -1;
   std::vector<int> plastic;  // projection indices
   learning::Context ctx;
   std::unique_ptr<learning::Rule> rule;
   learning::Optimizer optimizer;
+  std::vector<std::unique_ptr<Worker>> workers;  // one per trial instance
 
   // Per non-readout target (same order as ctx.targets, readout entries unused).
   std::vector<learning::Feedback> feedback;
   std::vector<std::vector<double>> reg;  // rate-regularisation learning signal per local neuron
-  std::vector<std::vector<double>> L;    // learning signal of the current step
-  std::vector<std::vector<double>> LH;   // entropy bonus's learning signal (reward objective)
   std::function<double(Step, Gid)> signal_override;
 
   // [train]
@@ -70,18 +118,13 @@ struct GradientTraining::Impl final : checkpoint::Component {
   std::int64_t best_iteration = 0;
   std::vector<std::vector<synapse::Weight>> best_weights;
 
-  // Per step and trial.
+  // Per batch.
   std::size_t K = 0;
-  Step T = 0;
-  std::vector<Gid> step_spikes;
-  learning::Signals signals;
-  bool learning = false, reg_active = false;
-  std::vector<std::uint64_t> counts;      // spikes per gid over the training trials of the current batch
+  Step T = 0;  // steps of the trials of the last batch
+  bool reg_active = false;
   std::vector<std::uint8_t> trained_gid;  // 1 for the cells of trained (non-readout) populations
-  std::uint64_t trained_cells = 0, trial_spikes = 0;
-  std::uint64_t trials_in_batch = 0;
+  std::uint64_t trained_cells = 0;
   double grad_norm = 0.0;  // of the last batch, before clipping
-  std::unique_ptr<Examples> examples;
 
   // The schedule and the summary.
   Progress progress;
@@ -92,29 +135,36 @@ struct GradientTraining::Impl final : checkpoint::Component {
   io::ResultFile* file = nullptr;
   Shell* shell = nullptr;
   std::chrono::steady_clock::time_point started{};
-  learning::MemoryUse memory_total;                                                   // the whole network's
   std::vector<std::uint64_t> state_bytes, index_bytes;                                // per rank
   std::vector<std::uint64_t> synapse_bytes, trace_bytes, neuron_bytes, source_bytes;  // per rank
+  std::uint64_t bytes_per_instance = 0;                                               // this rank
+  std::uint64_t shared_bytes = 0;  // this rank: synapses and the rule's shared state
 
-  Impl(const model::Network& n, comm::Communicator& c) : net(n), comm(c) {}
+  Impl(const model::Network& n, comm::Communicator& c) : net(n), world(c) {}
 
   // Configuration (training.cpp).
-  void configure();
+  void configure(const Setup& setup);
   void read_settings();
-  void make_task_and_objective();
-  void check_populations();
+  void choose_mode();
+  void check_populations(const task::Task& task, const Objective& objective);
   void choose_plastic();
   void make_context();
   void read_learning_rate_scale();
-  void make_rule();
+  void make_rule(const learning::Needs& needs);
+  void make_workers();
   int target_index(int pop);
 
-  // Trials and batches (training.cpp).
-  void serial(const sim::StepView& v);
-  void parallel(const sim::StepView& v, int th);
-  void refresh_feedback();
+  // Parallel trials and groups (batches.cpp).
+  void choose_parallel(const Setup& setup);
+  void split_groups();
+  void check_memory();
+  std::string parallel_line() const;
+  std::vector<TrialResult> run_jobs(const std::vector<Job>& jobs);
+  std::vector<TrialResult> run_shared(std::uint64_t first, std::uint64_t count, task::Stream stream,
+                                      bool learn, std::uint64_t batch_first);
   TrialResult run_trial(task::Stream stream, std::uint64_t index, bool learning);
   void end_batch();
+  void refresh_feedback();
   std::vector<SynapseValue> gather(std::vector<SynapseValue> local) const;
   const model::ProjectionSpec& projection(const std::string& name) const;
   std::vector<SynapseValue> weights_of(int projection) const;

@@ -50,14 +50,16 @@ void write_weights(io::ResultFile& f, const model::Network& net, bool root, int 
 void GradientTraining::Impl::append(const std::string& path, double x) {
   if (!file) return;
   std::vector<double> v;
-  if (comm.rank() == 0) v.push_back(x);
+  if (world.rank() == 0) v.push_back(x);
   file->append<double>(path, v);
 }
 
+// The batch's trials, over the groups and instances; their results summed in trial order.
 BatchSums GradientTraining::Impl::run_batch(std::int64_t it) {
   BatchSums b;
-  for (std::int64_t k = 0; k < batch; ++k)
-    b.add(run_trial(task::Stream::Train, static_cast<std::uint64_t>(it * batch + k), true));
+  const auto first = static_cast<std::uint64_t>(it * batch);
+  for (const auto& r : run_shared(first, static_cast<std::uint64_t>(batch), task::Stream::Train, true, first))
+    b.add(r);
   return b;
 }
 
@@ -65,22 +67,24 @@ BatchSums GradientTraining::Impl::run_batch(std::int64_t it) {
 // changes of the network, not of the trials drawn.
 BatchSums GradientTraining::Impl::validate(std::int64_t n, task::Stream stream) {
   BatchSums v;
-  for (std::int64_t i = 0; i < n; ++i) v.add(run_trial(stream, static_cast<std::uint64_t>(i), false));
+  for (const auto& r : run_shared(0, static_cast<std::uint64_t>(n), stream, false, 0)) v.add(r);
   return v;
 }
 
+// An example trial, run by every group's first instance alike (the file's writes are collective).
 void GradientTraining::Impl::example(const std::string& name) {
-  examples->begin();
-  const auto r = run_trial(task::Stream::Example, 0, false);
-  examples->write(file, comm, name, *sim, *task, *objective, r, T);
+  auto& w = *workers.front();
+  w.examples->begin();
+  const auto r = run_jobs({Job{task::Stream::Example, 0, false, 0}}).front();
+  w.examples->write(file, *comm, world.rank() == 0, name, *sim, *w.task, *w.objective, r, w.T);
 }
 
 void GradientTraining::Impl::iteration_line(std::int64_t it, const BatchSums& b, double secs,
                                             const std::string& validation) const {
   if (!shell || !shell->log()) return;
   shell->say(fmt::format("iteration {}/{}  loss {:.4f}{}  rate {:.1f} Hz  |g| {:.3g}  {:.2f} s/it  {}{}",
-                         it + 1, iterations, b.loss / b.n, objective->progress(b), b.rate / b.n, grad_norm,
-                         secs, shell->eta(it + 1), validation));
+                         it + 1, iterations, b.loss / b.n, workers.front()->objective->progress(b),
+                         b.rate / b.n, grad_norm, secs, shell->eta(it + 1), validation));
   if (progress.reached_target)
     shell->say(fmt::format("validation accuracy reached the target {:.3f}: stopping", target_accuracy));
 }
@@ -99,10 +103,16 @@ std::int64_t GradientTraining::done() const {
 void GradientTraining::start_file(io::ResultFile& f) {
   auto& I = *impl_;
   I.file = &f;
-  f.attribute("/metadata", "task", I.task->kind());
-  f.attribute("/metadata", "classification", static_cast<std::int64_t>(I.task->classification()));
+  f.attribute("/metadata", "task", I.workers.front()->task->kind());
+  f.attribute("/metadata", "classification",
+              static_cast<std::int64_t>(I.workers.front()->task->classification()));
   f.attribute("/metadata", "trial_steps", static_cast<std::int64_t>(I.T));
   f.attribute("/metadata", "batch_size", static_cast<std::int64_t>(I.batch));
+  // How the batch was run (the results do not depend on it).
+  f.attribute("/metadata", "parallel", std::string(I.par.trials ? "trials" : "neurons"));
+  f.attribute("/metadata", "batch_groups", static_cast<std::int64_t>(I.par.groups));
+  f.attribute("/metadata", "trial_instances", static_cast<std::int64_t>(I.workers.size()));
+  f.attribute("/metadata", "instance_bytes", static_cast<std::int64_t>(I.bytes_per_instance));
   I.sim->describe_network(f);
   f.create_group("/training");
   for (const char* d : {"loss", "accuracy", "rate_hz", "grad_norm", "seconds"})
@@ -110,7 +120,7 @@ void GradientTraining::start_file(io::ResultFile& f) {
   f.create_group("/validation");
   for (const char* d : {"iteration", "accuracy", "loss"})
     f.create_series<double>(std::string("/validation/") + d, 256);
-  I.objective->start_file(f);
+  I.workers.front()->objective->start_file(f);
 }
 
 void GradientTraining::resume_file(io::ResultFile& f, const std::map<std::string, std::uint64_t>&) {
@@ -125,7 +135,7 @@ void GradientTraining::run(Shell& shell) {
   if (!resumed)
     for (int pi : I.plastic) I.initial_weights.push_back(I.weights_of(pi));
   if (!resumed) I.example("before");
-  I.plastic_synapses = I.comm.sum(learning_memory().synapses);
+  I.plastic_synapses = I.comm->sum(learning_memory().synapses);
   shell.say(fmt::format(
       "training ({}{}): {} iterations x {} trials of {} steps, {} plastic synapses{}", I.rule_name,
       I.rule_settings.empty()
@@ -133,6 +143,7 @@ void GradientTraining::run(Shell& shell) {
           : fmt::format("; {} from [train.{}]", fmt::join(I.rule_settings, ", "), I.rule_name),
       I.iterations, I.batch, I.T, I.plastic_synapses,
       resumed ? fmt::format("; resumed after iteration {}", I.progress.done) : std::string()));
+  shell.say(I.parallel_line());
   auto& p = I.progress;
   for (std::int64_t it = p.done; it < I.iterations && !p.reached_target; ++it) {
     const auto t0 = Clock::now();
@@ -147,7 +158,8 @@ void GradientTraining::run(Shell& shell) {
     I.append("/training/rate_hz", b.rate / b.n);
     I.append("/training/grad_norm", I.grad_norm);
     I.append("/training/seconds", secs);
-    I.objective->record_batch([&](const std::string& path, double x) { I.append(path, x); }, b);
+    I.workers.front()->objective->record_batch([&](const std::string& path, double x) { I.append(path, x); },
+                                               b);
     std::string val;
     const bool last = it + 1 == I.iterations;
     if (I.validation_trials > 0 && I.validation_every > 0 && ((it + 1) % I.validation_every == 0 || last)) {
@@ -162,14 +174,18 @@ void GradientTraining::run(Shell& shell) {
       I.append("/validation/iteration", static_cast<double>(it + 1));
       I.append("/validation/accuracy", acc);
       I.append("/validation/loss", v.loss / dn);
-      I.objective->record_validation([&](const std::string& path, double x) { I.append(path, x); }, v);
-      val = I.task->classification() ? fmt::format("  validation {:.3f}", acc)
-                                     : fmt::format("  validation loss {:.4f}", v.loss / dn);
-      if (I.task->classification() && acc >= I.target_accuracy) p.reached_target = true;
+      I.workers.front()->objective->record_validation(
+          [&](const std::string& path, double x) { I.append(path, x); }, v);
+      val = I.workers.front()->task->classification() ? fmt::format("  validation {:.3f}", acc)
+                                                      : fmt::format("  validation loss {:.4f}", v.loss / dn);
+      if (I.workers.front()->task->classification() && acc >= I.target_accuracy) p.reached_target = true;
     }
     if (I.file) I.file->flush();
     p.done = it + 1;
     I.iteration_line(it, b, secs, val);
+    // Checkpoints, between iterations (none after the last one), of a state that does not depend on
+    // which instance ran which trial.
+    I.sim->rest();
     // Checkpoints, between iterations (none after the last one).
     if (!last && !p.reached_target && shell.checkpoint_point(p.done)) break;
   }
@@ -190,7 +206,7 @@ void GradientTraining::finish(io::ResultFile* f) {
           I.best_iteration, I.best_accuracy);
   }
   I.example("after");
-  if (I.test_trials > 0 && I.task->classification()) {
+  if (I.test_trials > 0 && I.workers.front()->task->classification()) {
     const BatchSums t = I.validate(I.test_trials, task::Stream::Test);
     I.test_accuracy = t.correct / std::max(t.n, 1.0);
   }
@@ -200,12 +216,12 @@ void GradientTraining::finish(io::ResultFile* f) {
     snaps[i].push_back(I.weights_of(I.plastic[i]));
   }
   const auto mem = learning_memory();
-  I.state_bytes = I.comm.allgather(mem.per_synapse + mem.per_neuron + mem.per_source);
-  I.index_bytes = I.comm.allgather(mem.index);
-  I.synapse_bytes = I.comm.allgather(mem.per_synapse);
-  I.trace_bytes = I.comm.allgather(mem.per_synapse_traces);
-  I.neuron_bytes = I.comm.allgather(mem.per_neuron);
-  I.source_bytes = I.comm.allgather(mem.per_source);
+  I.state_bytes = I.world.allgather(mem.per_synapse + mem.per_neuron + mem.per_source);
+  I.index_bytes = I.world.allgather(mem.index);
+  I.synapse_bytes = I.world.allgather(mem.per_synapse);
+  I.trace_bytes = I.world.allgather(mem.per_synapse_traces);
+  I.neuron_bytes = I.world.allgather(mem.per_neuron);
+  I.source_bytes = I.world.allgather(mem.per_source);
   I.synapses = I.sim->summary().synapses;
   I.wall_seconds += since(t0);
   if (f) I.write_results(*f, snaps);
@@ -213,7 +229,7 @@ void GradientTraining::finish(io::ResultFile* f) {
 
 void GradientTraining::Impl::write_results(io::ResultFile& f,
                                            const std::vector<std::vector<std::vector<SynapseValue>>>& snaps) {
-  const bool root = comm.rank() == 0;
+  const bool root = world.rank() == 0;
   for (std::size_t i = 0; i < plastic.size(); ++i) write_weights(f, net, root, plastic[i], snaps[i]);
   const auto ran = progress.done - std::max<std::int64_t>(progress.resumed_from, 0);
   f.attribute("/training", "iterations", static_cast<std::int64_t>(progress.done));
@@ -244,7 +260,8 @@ void GradientTraining::report(std::ostream& out) const {
   out << fmt::format(
       "trained {} iteration(s) in {:.1f} s ({:.3f} s per iteration); last batch: loss {:.4f}{}\n", p.done,
       I.wall_seconds, ran ? I.iter_seconds / static_cast<double>(ran) : 0.0, p.last_loss,
-      I.task->classification() ? fmt::format(", accuracy {:.3f}", p.last_accuracy) : std::string());
+      I.workers.front()->task->classification() ? fmt::format(", accuracy {:.3f}", p.last_accuracy)
+                                                : std::string());
   if (p.validation_accuracy >= 0)
     out << fmt::format("validation accuracy {:.3f}{}\n", p.validation_accuracy,
                        p.reached_target ? " (target reached)" : "");

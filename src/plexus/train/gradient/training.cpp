@@ -1,6 +1,9 @@
-// Gradient training: configuration, trials, and the end of a batch (the schedule is in run.cpp, the
-// checkpoints in state.cpp; the step schedule of phase 7 is described in training.hpp).
+// Gradient training: configuration, the step hook of each trial instance, and access for tests (the
+// batches and groups are in batches.cpp, the schedule in run.cpp, the checkpoints in state.cpp; the
+// step schedule of phase 7 is described in training.hpp).
 #include "plexus/train/gradient/training.hpp"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -41,7 +44,9 @@ const std::vector<std::string> kDriverKeys = {"iterations",
                                               "example_cells",
                                               "mode",
                                               "restore_best",
-                                              "learning_rate_scale"};
+                                              "learning_rate_scale",
+                                              "parallel",
+                                              "memory_limit_mb"};
 
 std::vector<std::string> allowed_keys() {
   std::vector<std::string> keys = kDriverKeys;
@@ -55,14 +60,28 @@ std::vector<std::string> allowed_keys() {
 
 }  // namespace
 
-void GradientTraining::Impl::configure() {
+void GradientTraining::Impl::configure(const Setup& setup) {
   read_settings();
-  make_task_and_objective();
-  check_populations();
-  choose_plastic();
-  make_context();
-  read_learning_rate_scale();
-  make_rule();
+  choose_mode();
+  choose_parallel(setup);
+  sim::Options so;
+  so.threads = setup.threads;
+  so.trial_instances = par.trials ? par.instances : 0;
+  sim = std::make_unique<sim::Simulation>(net, *comm, so);
+  comm::agree(*comm, [&] {
+    // A task and objective made here check the network against the task.
+    auto probe_task = task::make(*net.task, net.run.dt_ms, net.run.seed);
+    auto probe = ObjectiveRegistry::get().find(mode)->make({*settings, *probe_task, net, batch});
+    T = probe_task->steps();
+    K = probe->readouts();
+    check_populations(*probe_task, *probe);
+    choose_plastic();
+    make_context();
+    read_learning_rate_scale();
+    make_rule(probe->needs());
+    make_workers();
+    check_memory();
+  });
 }
 
 void GradientTraining::Impl::read_settings() {
@@ -100,38 +119,37 @@ void GradientTraining::Impl::read_settings() {
   restore_best = tr.boolean_or("restore_best", false);
 }
 
-void GradientTraining::Impl::make_task_and_objective() {
+// [train] mode: the objective; another objective's keys are refused, and so is a rule that cannot
+// learn what the objective asks.
+void GradientTraining::Impl::choose_mode() {
   const auto& tr = *settings;
-  const std::string mode =
-      tr.in("mode").choice("mode", ObjectiveRegistry::get().names(), std::string("supervised"));
+  mode = tr.in("mode").choice("mode", ObjectiveRegistry::get().names(), std::string("supervised"));
   for (const auto& o : ObjectiveRegistry::get().all())
     if (o.name != mode)
       for (const auto& k : o.keys)
         if (tr.has(k)) tr.at(k).fail(fmt::format("only with mode = \"{}\"", o.name));
-  task = task::make(*net.task, net.run.dt_ms, net.run.seed);
-  objective = ObjectiveRegistry::get().find(mode)->make({tr, *task, net, batch});
-  if (objective->needs().reward && !rule_info->reward) {
+  auto probe_task = task::make(*net.task, net.run.dt_ms, net.run.seed);
+  auto probe = ObjectiveRegistry::get().find(mode)->make({tr, *probe_task, net, batch});
+  if (probe->needs().reward && !rule_info->reward) {
     std::string rules;
     for (const auto& r : learning::RuleRegistry::get().all())
       if (r.reward) rules += fmt::format("{}rule = \"{}\"", rules.empty() ? "" : " or ", r.name);
     tr.at("mode").fail(fmt::format("reward-based learning is implemented for {} only", rules));
   }
-  T = task->steps();
-  K = objective->readouts();
 }
 
 // Task inputs must match the task; exactly one readout, one neuron per objective output.
-void GradientTraining::Impl::check_populations() {
+void GradientTraining::Impl::check_populations(const task::Task& task, const Objective& objective) {
   const auto& pops = sim->populations();
   for (std::size_t p = 0; p < pops.size(); ++p) {
     const auto& spec = *pops[p].spec;
-    if (spec.model == "task_input" && spec.size != task->channels())
+    if (spec.model == "task_input" && spec.size != task.channels())
       spec.node.at("size").fail(fmt::format("the task '{}' has {} input channels; this population has {}",
-                                            task->kind(), task->channels(), spec.size));
+                                            task.kind(), task.channels(), spec.size));
     if (pops[p].readout()) {
       if (readout_pop >= 0) spec.node.fail("training supports one readout population");
       readout_pop = static_cast<int>(p);
-      if (spec.size != K) spec.node.at("size").fail(objective->readout_error(spec.size));
+      if (spec.size != K) spec.node.at("size").fail(objective.readout_error(spec.size));
     }
   }
   if (readout_pop < 0) settings->fail("training needs a readout population (model = \"readout\")");
@@ -172,9 +190,8 @@ int GradientTraining::Impl::target_index(int pop) {
   return static_cast<int>(ctx.targets.size() - 1);
 }
 
-// The rule's view of the simulation.
+// The rule's view of the network.
 void GradientTraining::Impl::make_context() {
-  ctx.model = [this](int pop) -> const neuron::Population& { return sim->model(pop); };
   ctx.readout_kappa = sim->model(readout_pop).learning_view()->kappa;
   ctx.filter_kappa = filter ? ctx.readout_kappa : 0.0;
   ctx.adam = optimizer.kind == learning::Optimizer::Kind::Adam;
@@ -220,14 +237,11 @@ void GradientTraining::Impl::read_learning_rate_scale() {
   }
 }
 
-// Feedback and signals per trained population, the rule (which must be able to train every one of
-// them), the spike bookkeeping and the examples.
-void GradientTraining::Impl::make_rule() {
+// Feedback per trained population, the rule (which must be able to train every one of them) and the
+// rate regularisation's signal.
+void GradientTraining::Impl::make_rule(const learning::Needs& needs) {
   feedback.resize(ctx.targets.size());
   reg.resize(ctx.targets.size());
-  L.resize(ctx.targets.size());
-  LH.resize(ctx.targets.size());
-  const bool reward = objective->needs().reward;
   std::vector<int> trained;
   for (std::size_t i = 0; i < ctx.targets.size(); ++i) {
     const auto& t = ctx.targets[i];
@@ -238,8 +252,6 @@ void GradientTraining::Impl::make_rule() {
       feedback[i].random(net.run.seed, t.first_gid, t.local,
                          net.populations[static_cast<std::size_t>(t.population)].size);
     reg[i].assign(n, 0.0);
-    L[i].assign(n, 0.0);
-    if (reward) LH[i].assign(n, 0.0);
     trained.push_back(t.population);
   }
   for (int pop : trained) {
@@ -247,21 +259,64 @@ void GradientTraining::Impl::make_rule() {
     const auto why = rule_info->check_target(sim->model(pop), spec.model);
     if (!why.empty()) spec.node.at("model").fail(why);
   }
-  rule = rule_info->make(ctx, *settings, objective->needs());
-  signals.L = &L;
-  signals.R = &reg;
-  signals.err = objective->readout_errors();
-  signals.H = &LH;
-  signals.err_h = objective->entropy_errors();
-  counts.assign(net.total_neurons, 0);
+  rule = rule_info->make(
+      ctx, [this](int pop) -> const neuron::Population& { return sim->model(pop); }, *settings, needs);
+  rule->begin_batch(static_cast<std::uint64_t>(batch));
   trained_gid.assign(net.total_neurons, 0);
   for (int pop : trained) {
     const auto& spec = net.populations[static_cast<std::size_t>(pop)];
     trained_cells += spec.size;
     std::fill(trained_gid.begin() + spec.first_gid, trained_gid.begin() + spec.first_gid + spec.size, 1);
   }
-  examples = std::make_unique<Examples>(trained, example_cells, K, net);
   refresh_feedback();
+}
+
+// One worker per trial instance: its own task, objective, trial state of the rule and signals; the
+// first also captures the example trials.
+void GradientTraining::Impl::make_workers() {
+  std::vector<int> trained;
+  for (const auto& t : ctx.targets)
+    if (!t.readout) trained.push_back(t.population);
+  // Tasks and objectives read the settings (which note the keys used): one after another.
+  for (int i = 0; i < sim->instances(); ++i) {
+    auto w = std::make_unique<Worker>(*this, i);
+    w->task = task::make(*net.task, net.run.dt_ms, net.run.seed);
+    w->objective = ObjectiveRegistry::get().find(mode)->make({*settings, *w->task, net, batch});
+    if (i == 0) w->examples = std::make_unique<Examples>(trained, example_cells, K, net);
+    workers.push_back(std::move(w));
+  }
+  // The arrays a worker writes every step are made by the thread that steps its instance, from
+  // that thread's allocator arena (see Simulation's instances): no cache line is shared.
+  std::exception_ptr failure;
+#pragma omp parallel num_threads(sim->instances())
+  try {
+    const int i = omp_get_thread_num();
+    auto& w = *workers[static_cast<std::size_t>(i)];
+    w.trial =
+        rule->make_trial([this, i](int pop) -> const neuron::Population& { return sim->model(pop, i); });
+    w.L.resize(ctx.targets.size());
+    w.LH.resize(ctx.targets.size());
+    const bool reward = w.objective->needs().reward;
+    for (std::size_t t = 0; t < ctx.targets.size(); ++t) {
+      if (ctx.targets[t].readout) continue;
+      w.L[t].assign(ctx.targets[t].local.size(), 0.0);
+      if (reward) w.LH[t].assign(ctx.targets[t].local.size(), 0.0);
+    }
+    w.counts.assign(net.total_neurons, 0);
+  } catch (...) {
+#pragma omp critical(plexus_make_worker)
+    if (!failure) failure = std::current_exception();
+  }
+  if (failure) std::rethrow_exception(failure);
+  for (int i = 0; i < sim->instances(); ++i) {
+    auto& w = *workers[static_cast<std::size_t>(i)];
+    w.signals.L = &w.L;
+    w.signals.R = &reg;
+    w.signals.err = w.objective->readout_errors();
+    w.signals.H = &w.LH;
+    w.signals.err_h = w.objective->entropy_errors();
+    sim->set_hook(&w, i);
+  }
 }
 
 void GradientTraining::Impl::refresh_feedback() {
@@ -278,7 +333,7 @@ void GradientTraining::Impl::refresh_feedback() {
 }
 
 // ------------------------------------------------------------------------------------------------
-void GradientTraining::Impl::serial(const sim::StepView& v) {
+void Worker::serial(const sim::StepView& v) {
   // This step's spikes, network and task inputs, sorted by gid.
   step_spikes.assign(v.spikes.begin(), v.spikes.end());
   const std::size_t mid = step_spikes.size();
@@ -290,110 +345,79 @@ void GradientTraining::Impl::serial(const sim::StepView& v) {
   // the trial's mean rate.
   for (Gid g : v.spikes) {
     if (learning) ++counts[g];
-    trial_spikes += trained_gid[g];
+    trial_spikes += I.trained_gid[g];
   }
   // Trials that do not learn (validation, test, examples) need no traces at all.
-  if (learning) rule->serial(v.t, step_spikes);
-  const double* y = sim->model(readout_pop).learning_view()->y;
-  objective->step(v.t, y, signals, learning, static_cast<bool>(signal_override));
-  signals.R_active = learning && reg_active && !signal_override;
-  if (examples->capturing()) examples->step(v.t, step_spikes, y, *sim);
+  if (learning) trial->serial(v.t, step_spikes);
+  const double* y = I.sim->model(I.readout_pop, instance).learning_view()->y;
+  objective->step(v.t, y, signals, learning, static_cast<bool>(I.signal_override));
+  signals.R_active = learning && I.reg_active && !I.signal_override;
+  if (examples && examples->capturing()) examples->step(v.t, step_spikes, y, *I.sim);
 }
 
-void GradientTraining::Impl::parallel(const sim::StepView& v, int th) {
-  const auto thread = static_cast<std::size_t>(th);
+void Worker::parallel(const sim::StepView& v, int th) {
+  const auto block = static_cast<std::size_t>(th);
+  const auto& targets = I.ctx.targets;
   if (signals.L_active) {
     const double* err = objective->feedback_errors();
-    for (std::size_t i = 0; i < ctx.targets.size(); ++i) {
-      const auto& tg = ctx.targets[i];
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      const auto& tg = targets[i];
       if (tg.readout) continue;
-      const auto& range = tg.blocks[thread];
+      const auto& range = tg.blocks[block];
       auto& Li = L[i];
-      if (signal_override) {
+      if (I.signal_override) {
         for (Gid j = range.begin; j < range.end; ++j)
-          Li[j] = signal_override(v.t, tg.first_gid + tg.local.begin + j);
+          Li[j] = I.signal_override(v.t, tg.first_gid + tg.local.begin + j);
         continue;
       }
-      const auto& fb = feedback[i];
+      const auto& fb = I.feedback[i];
       for (Gid j = range.begin; j < range.end; ++j) Li[j] = fb.signal(j, err);
     }
   }
   if (signals.H_active) {  // the entropy bonus's learning signal, by the same feedback
     const double* err_h = objective->entropy_errors();
-    for (std::size_t i = 0; i < ctx.targets.size(); ++i) {
-      const auto& tg = ctx.targets[i];
+    for (std::size_t i = 0; i < targets.size(); ++i) {
+      const auto& tg = targets[i];
       if (tg.readout) continue;
-      const auto& range = tg.blocks[thread];
-      for (Gid j = range.begin; j < range.end; ++j) LH[i][j] = feedback[i].signal(j, err_h);
+      const auto& range = tg.blocks[block];
+      for (Gid j = range.begin; j < range.end; ++j) LH[i][j] = I.feedback[i].signal(j, err_h);
     }
   }
-  if (learning) rule->parallel(v.t, th, signals);
+  if (learning) trial->parallel(v.t, th, signals);
 }
 
-TrialResult GradientTraining::Impl::run_trial(task::Stream stream, std::uint64_t index, bool learn) {
+Step Worker::begin(const Job& job) {
   // Background noise of the model's own sources and drives is new in every trial: keyed by it.
-  sim->begin_trial(1 + (static_cast<std::uint64_t>(stream) << 40) + index, task.get());
-  task->begin_trial(stream, index);
-  objective->begin_trial(*task, stream, index, learn);
+  I.sim->begin_trial(1 + (static_cast<std::uint64_t>(job.stream) << 40) + job.index, task.get(), instance);
+  task->begin_trial(job.stream, job.index);
+  objective->begin_trial(*task, job.stream, job.index, job.learn);
   T = task->steps();
-  learning = learn;
-  rule->begin_trial();
+  learning = job.learn;
+  trial->begin_trial();
   trial_spikes = 0;
-  sim->run_until(T);
-  if (learn) rule->end_trial();
+  return T;
+}
+
+TrialResult Worker::end() {
+  if (learning) trial->end_trial();
   TrialResult r = objective->end_trial();
-  r.rate_hz = trained_cells ? static_cast<double>(trial_spikes) / static_cast<double>(trained_cells) /
-                                  (static_cast<double>(T) * net.run.dt_ms * 1e-3)
-                            : 0.0;
-  if (learn) ++trials_in_batch;
+  r.rate_hz = I.trained_cells ? static_cast<double>(trial_spikes) / static_cast<double>(I.trained_cells) /
+                                    (static_cast<double>(T) * I.net.run.dt_ms * 1e-3)
+                              : 0.0;
+  if (learning) ++trials_learned;
   return r;
 }
 
-void GradientTraining::Impl::end_batch() {
-  // Rate regularisation E_reg = c/2 sum_j (f_j - f0)^2, with f_j the neuron's mean rate in Hz over
-  // the batch: f_j = n_j / (B T dt). Its learning signal dE_reg/dz_j^t = c (f_j - f0) / (B T dt)
-  // needs this batch's rates, which are known only at its end; online, the next batch uses them
-  // (see docs/learning.md).
-  const double seconds = static_cast<double>(std::max<std::uint64_t>(trials_in_batch, 1)) *
-                         static_cast<double>(T) * net.run.dt_ms * 1e-3;
-  const double per_z = 1.0 / (static_cast<double>(batch) * static_cast<double>(T) * net.run.dt_ms * 1e-3);
-  reg_active = reg_coefficient > 0.0;
-  for (std::size_t i = 0; i < ctx.targets.size(); ++i) {
-    const auto& tg = ctx.targets[i];
-    if (tg.readout) continue;
-    for (Gid j = 0; j < tg.local.size(); ++j) {
-      const double f = static_cast<double>(counts[tg.first_gid + tg.local.begin + j]) / seconds;
-      reg[i][j] = reg_coefficient * (f - reg_rate_hz) * per_z;
-    }
-  }
-  std::fill(counts.begin(), counts.end(), 0);
-  trials_in_batch = 0;
-
-  // Global gradient norm (logged, and clipped if asked): a sum of squares per neuron (its row),
-  // placed by gid and summed in gid order, so it is the same on any partition.
-  std::vector<double> per_gid(net.total_neurons, 0.0);
-  double replicated = 0.0;
-  rule->square_sums(per_gid, replicated);
-  comm.sum_in_rank_order(per_gid);
-  double total = 0.0;
-  for (double x : per_gid) total += x;
-  grad_norm = std::sqrt(total + replicated);
-  double scale = 1.0;
-  if (clip_norm > 0.0 && grad_norm > clip_norm) scale = clip_norm / grad_norm;
-  rule->apply(optimizer.next(), scale);
-  ++optimizer.steps;
-  refresh_feedback();
-}
-
+// ------------------------------------------------------------------------------------------------
 std::vector<SynapseValue> GradientTraining::Impl::gather(std::vector<SynapseValue> local) const {
-  const auto pl = comm.place(local.size());
+  const auto pl = comm->place(local.size());
   std::vector<double> all(pl.total * 3, 0.0);
   for (std::size_t i = 0; i < local.size(); ++i) {
     all[3 * (pl.offset + i)] = static_cast<double>(local[i].source);
     all[3 * (pl.offset + i) + 1] = static_cast<double>(local[i].target);
     all[3 * (pl.offset + i) + 2] = local[i].value;
   }
-  comm.sum_in_rank_order(all);
+  comm->sum_in_rank_order(all);
   std::vector<SynapseValue> out(pl.total);
   for (std::size_t i = 0; i < out.size(); ++i)
     out[i] = {static_cast<std::uint64_t>(all[3 * i]), static_cast<std::uint64_t>(all[3 * i + 1]),
@@ -411,7 +435,7 @@ std::vector<SynapseValue> GradientTraining::Impl::weights_of(int index) const {
   const auto& spec = net.projections[static_cast<std::size_t>(index)];
   const auto& tgt = sim->populations()[static_cast<std::size_t>(spec.target)];
   std::vector<SynapseValue> local;
-  if (!tgt.replicated || comm.rank() == 0) {
+  if (!tgt.replicated || comm->rank() == 0) {
     const auto& proj = sim->projection(index);
     for (std::size_t b = 0; b < proj.blocks().size(); ++b)
       proj.for_each_by_target(b, [&](Gid s, std::uint32_t j, synapse::Weight w, std::uint16_t) {
@@ -440,24 +464,13 @@ GradientTraining::GradientTraining(const Setup& setup)
   I.log = setup.log;
   if (!setup.net.train || !setup.net.task)
     throw UserError(setup.net.config.source_name() + ": the model has no [train] and [task] sections");
-  sim::Options so;
-  so.threads = setup.threads;
-  I.sim = std::make_unique<sim::Simulation>(setup.net, setup.comm, so);
-  comm::agree(setup.comm, [&] { I.configure(); });
-  I.sim->set_hook(this);
+  I.configure(setup);
 }
 
 GradientTraining::~GradientTraining() = default;
 
-void GradientTraining::serial(const sim::StepView& step) {
-  impl_->serial(step);
-}
-void GradientTraining::parallel(const sim::StepView& step, int block) {
-  impl_->parallel(step, block);
-}
-
 task::Task& GradientTraining::task() {
-  return *impl_->task;
+  return *impl_->workers.front()->task;
 }
 int GradientTraining::batch_size() const {
   return static_cast<int>(impl_->batch);
@@ -476,7 +489,7 @@ std::vector<SynapseValue> GradientTraining::gradient(const std::string& projecti
   const auto& I = *impl_;
   const auto& spec = I.projection(projection);
   std::vector<SynapseValue> local;
-  if (!I.sim->populations()[static_cast<std::size_t>(spec.target)].replicated || I.comm.rank() == 0)
+  if (!I.sim->populations()[static_cast<std::size_t>(spec.target)].replicated || I.comm->rank() == 0)
     I.rule->gradient(spec.index, local);
   return I.gather(std::move(local));
 }
@@ -486,7 +499,9 @@ std::vector<SynapseValue> GradientTraining::weights(const std::string& projectio
 }
 
 learning::MemoryUse GradientTraining::learning_memory() const {
-  return impl_->rule->memory(impl_->comm.rank() == 0);
+  auto m = impl_->rule->memory(impl_->comm->rank() == 0);
+  for (const auto& w : impl_->workers) m += w->trial->memory(impl_->comm->rank() == 0);
+  return m;
 }
 
 }  // namespace plexus::train::gradient

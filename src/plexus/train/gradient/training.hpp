@@ -42,7 +42,7 @@ namespace plexus::train::gradient {
 
 using learning::SynapseValue;
 
-class GradientTraining final : public Experiment, private sim::StepHook {
+class GradientTraining final : public Experiment {
  public:
   // Builds the network, the task, the objective and the rule. Throws ConfigError for a bad [task]
   // or [train].
@@ -71,16 +71,26 @@ class GradientTraining final : public Experiment, private sim::StepHook {
   // Tests: use f(t, gid) as the learning signal of every trained neuron instead of the readout
   // errors (e.g. the total derivative from a BPTT reference).
   void set_learning_signal(std::function<double(Step, Gid)> f);
+  // How the batch's trials are spread, and what they hold on this rank: one trial instance's state
+  // (neuron state, delay buffers, the rule's traces and the trial's gradient) and what the instances
+  // share (synapses, the rule's shared state).
+  struct InstanceMemory {
+    bool trials = false;  // parallel = trials (else neurons)
+    int instances = 1, groups = 1;
+    std::uint64_t per_instance = 0, shared = 0;
+    std::uint64_t total() const { return shared + static_cast<std::uint64_t>(instances) * per_instance; }
+  };
+  InstanceMemory instance_memory() const;
   // Learning state held by this rank (readout synapses counted on rank 0 only).
   learning::MemoryUse learning_memory() const;
   task::Task& task();
   int batch_size() const;
 
+  bool state_is_copy() const override;
+
   struct Impl;
 
  private:
-  void serial(const sim::StepView& step) override;
-  void parallel(const sim::StepView& step, int block) override;
   std::unique_ptr<Impl> impl_;
 };
 
