@@ -1,5 +1,5 @@
-"""`plexus train` as users run it: trained weights and learning curves are byte-identical for 1, 2 and
-4 ranks times 1 and 2 threads; the result file holds the learning curve, validation, examples and
+"""`plexus train` as users run it: trained weights and learning curves are byte-identical for 1 rank x
+1 thread, 2 ranks x 1 thread and 4 ranks x 2 threads (batch groups and trial instances chosen by auto); the result file holds the learning curve, validation, examples and
 initial and trained weights; Dale's law holds after training; plexus-plot draws the training figure;
 bad [train] and [task] sections are refused with exit code 2 and a located message; a rule's own
 [train.<rule>] table overrides [train] for that rule only; restore_best tests and writes the weights of
@@ -45,7 +45,9 @@ cases = {
                "--set", "train.validation_trials=4", "--set", "train.validation_every=2",
                "--set", "train.test_trials=4"],
 }
-SPARSE = {"eprop100", "cortex_es", "gif_d_rtrl", "reward"}  # (ranks, threads) subsets, to keep the test short
+# (ranks, threads) subsets, to keep the test short: every layout of batch groups, threads and parallel
+# modes is in test_concurrent_trials.py (on smaller networks).
+SPARSE = {"cortex", "eprop100", "cortex_es", "gif_d_rtrl", "reward"}
 
 
 def digest(path):
