@@ -13,6 +13,7 @@
 #include "plexus/learning/tree_sum.hpp"
 #include "plexus/task/task.hpp"
 #include "plexus/train/gradient/training.hpp"
+#include "plexus/train/shell.hpp"
 
 using namespace plexus;
 
@@ -241,4 +242,43 @@ TEST_CASE("tree sum: the same bits for any split of the batch into ranges", "[le
   auto bad = std::vector<float>(n + 1);
   CHECK_THROWS(s.push(2, bad));
   CHECK_THROWS(s.push_node({1, 3, std::vector<float>(n)}));
+}
+
+// Trials run concurrently (one instance per thread, taken from a queue in whatever order the threads
+// free up) and one at a time with the neurons split over the threads train the same weights as one
+// thread, for e-prop and ES-D-RTRL. Without MPI, so that the ThreadSanitizer build runs it too.
+// While a batch is summed, the tree's partial sums add at most (log2 B + 2) gradient-sized vectors.
+TEST_CASE("gradient training: trials on two threads give the weights of one thread", "[learning]") {
+  auto single = comm::make_single();
+  const std::string path = std::string(PLEXUS_SOURCE_DIR) + "/models/tmaze_mouse100.toml";
+  for (const std::string rule : {"eprop", "es_d_rtrl"}) {
+    std::vector<std::vector<double>> ref;
+    for (const auto& [threads, mode] :
+         std::vector<std::pair<int, std::string>>{{1, "neurons"}, {2, "trials"}, {2, "neurons"}}) {
+      const auto net = model::Network::from_config(model::Config::load(
+          path,
+          {"train.iterations=2", "train.batch_size=6", "train.validation_trials=0", "train.test_trials=0",
+           "train.example_cells=0", "train.rule=\"" + rule + "\"", "train.parallel=\"" + mode + "\""}));
+      const train::Setup setup{net, *single, threads, nullptr};
+      train::gradient::GradientTraining tr(setup);
+      CHECK(tr.instance_memory().trials == (mode == "trials"));
+      CHECK(tr.instance_memory().instances == (mode == "trials" ? threads : 1));
+      train::run_to_end("gradient", tr, setup);
+      std::vector<std::vector<double>> got;
+      for (const char* p : {"in_rec", "rec_rec", "rec_out"}) {
+        got.emplace_back();
+        for (const auto& s : tr.weights(p)) got.back().push_back(s.value);
+      }
+      if (ref.empty())
+        ref = got;
+      else
+        CHECK(got == ref);
+      const auto m = tr.learning_memory();
+      const double n = static_cast<double>(m.synapses);
+      // e-prop on LIF cells with Adam: the filtered trace and the trial's gradient per instance, two
+      // moments, and the tree's partial sums (at most log2(6) + 2 = 4.6 of them) at 4 bytes each.
+      const double instances = tr.instance_memory().instances;
+      if (rule == "eprop") CHECK(static_cast<double>(m.per_synapse) / n <= 8.0 * instances + 8.0 + 4.0 * 4.6);
+    }
+  }
 }
