@@ -86,8 +86,8 @@ void GradientTraining::Impl::choose_parallel(const Setup& setup) {
   } else {
     G = 1;
     for (int g = 1; g <= R && g <= batch; ++g)
-      if (R % g == 0 && (par.memory_limit == 0 ||
-                         synapses * kBytesPerSynapse * g / R <= limit_mb * 1048576.0))
+      if (R % g == 0 &&
+          (par.memory_limit == 0 || synapses * kBytesPerSynapse * g / R <= limit_mb * 1048576.0))
         G = g;
     par.why = fmt::format("{} batch group(s) of {} rank(s)", G, R / G);
   }
