@@ -13,6 +13,7 @@
 
 #include "plexus/checkpoint/checkpoint.hpp"
 #include "plexus/comm/agree.hpp"
+#include "plexus/core/affinity.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/core/memory.hpp"
 #include "plexus/core/version.hpp"
@@ -214,6 +215,11 @@ void write_common_metadata(io::ResultFile& f, const model::Network& net, comm::C
   f.attribute("/metadata", "threads", static_cast<std::int64_t>(threads));
   f.attribute("/metadata", "seed", static_cast<std::int64_t>(net.run.seed));
   f.attribute("/metadata", "dt_ms", net.run.dt_ms);
+  // The --set overrides as given, one per line (a sweep's parameters; /metadata/config has them
+  // applied).
+  std::string overrides;
+  for (const auto& o : net.config.overrides()) overrides += o + "\n";
+  f.write_text("/metadata/overrides", overrides);
 }
 
 // The common part of /metadata; the experiment adds its own.
@@ -290,13 +296,23 @@ void Shell::Impl::checkpoint_now(const std::string& reason, std::int64_t positio
 }
 
 void Shell::Impl::print_start(const std::string& resumed_from) const {
+  // The CPUs each rank may use: on a cluster that binds tasks to cores, threads beyond them share
+  // CPUs (srun without --cpus-per-task gives a rank one CPU since Slurm 22.05).
+  const auto cpus = comm.allgather(static_cast<std::uint64_t>(core::allowed_cpus()));
   if (!root) return;
+  const auto [lo, hi] = std::minmax_element(cpus.begin(), cpus.end());
+  const std::string cpu_text = *lo == *hi ? fmt::format("{}", *lo) : fmt::format("{}-{}", *lo, *hi);
   const std::string dry = comm.kind() == "dry-run" ? fmt::format(" (dry run as rank {})", comm.rank()) : "";
   std::cout << fmt::format(
-      "plexus {} ({}): {}{}{}; {} rank(s){} x {} thread(s)\n", version::version(), version::git_hash(),
-      resumed_from.empty() ? "" : "resuming ", experiment->headline(),
+      "plexus {} ({}): {}{}{}; {} rank(s){} x {} thread(s), {} CPU(s) per rank\n", version::version(),
+      version::git_hash(), resumed_from.empty() ? "" : "resuming ", experiment->headline(),
       resumed_from.empty() ? "" : fmt::format(" from {} ({})", resumed_from, where(experiment->done())),
-      comm.size(), dry, threads);
+      comm.size(), dry, threads, cpu_text);
+  if (*lo > 0 && static_cast<std::uint64_t>(threads) > *lo)
+    std::cout << fmt::format(
+        "warning: {} thread(s) per rank but a rank may use only {} CPU(s): threads will share CPUs "
+        "(under Slurm give srun --cpus-per-task, or export SRUN_CPUS_PER_TASK)\n",
+        threads, *lo);
   if (opt.output)
     std::cout << fmt::format("{} {}\n", resumed_from.empty() ? "writing" : "appending to",
                              opt.output->string());
