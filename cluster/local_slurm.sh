@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real single-node Slurm for tests: munged, slurmctld and slurmd on this machine, with no systemd and
-# no cgroups (proctrack/linuxproc, task/none), all state, sockets and logs under one new directory.
+# no cgroups (proctrack/linuxproc; task/affinity, so tasks get CPUs of their own, as on clusters that
+# bind), all state, sockets and logs under one new directory.
 #
 #   eval "$(cluster/local_slurm.sh up)"     # starts it; prints `export SLURM_CONF=... PLEXUS_LOCAL_SLURM=...`
 #   sbatch ...; squeue; ...                 # the usual commands, through SLURM_CONF
@@ -60,7 +61,7 @@ SlurmctldLogFile=$d/log/slurmctld.log
 SlurmdLogFile=$d/log/slurmd.log
 PlugStackConfig=$d/plugstack.conf
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=task/affinity
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none

@@ -34,7 +34,7 @@ for r in "${ranks[@]}"; do
     dry) /usr/bin/time -f "   %U s user, %e s wall, %M KiB max RSS" \
            "$bin" scale-test "$model" --neurons "$total" --dry-run-ranks "$r" --json "$json" "$@" ;;
     local) mpiexec -n "$r" --oversubscribe --bind-to none "$bin" scale-test "$model" --neurons "$total" --json "$json" "$@" ;;
-    slurm) sbatch --ntasks="$r" "$here/scale_test.sbatch" "$model" --neurons "$total" --json "$json" "$@" ;;
+    slurm) PLEXUS_CLUSTER_DIR=$here sbatch --ntasks="$r" "$here/scale_test.sbatch" "$model" --neurons "$total" --json "$json" "$@" ;;
     *) echo "scaling_sweep.sh: PLEXUS_SWEEP is dry, local or slurm, not '$mode'" >&2; exit 2 ;;
   esac
 done
