@@ -40,6 +40,9 @@ cases.append(("bad_set", base, ["--set", "network.seed=-3"], "--set network.seed
 # A missing connection file.
 t = base.replace('rule = "fixed_probability"\np = 0.02\nweight = 6.0', 'rule = "from_file"\nfile = "nowhere.h5"', 1)
 cases.append(("missing_file", t, [], f"bad.toml:{line_of(t, 'nowhere.h5')}", "nowhere.h5"))
+# A sampled variable the neuron model does not have (checked before the result file is created).
+t = base.replace('variables = ["V_m", "g_e", "g_i"]', 'variables = ["V_m", "bogus"]', 1)
+cases.append(("bad_sample", t, [], f"bad.toml:{line_of(t, 'bogus')}", "has no variable 'bogus'"))
 
 for name, text, extra, where, key in cases:
     d = os.path.join(args.work_dir, name)
@@ -54,6 +57,24 @@ for name, text, extra, where, key in cases:
         c.check(key in msg, f"{name} ({ranks} ranks): message names {key}")
         c.check(msg.count("plexus: error:") == 1, f"{name} ({ranks} ranks): reported once, not once per rank")
         c.check(not glob.glob(os.path.join(d, "result.h5*")), f"{name}: no output file left behind")
+
+# `plexus run` of a training model without [run] duration_ms: it would simulate 0 ms (training takes its
+# length from the trials, so the key is optional there); `plexus train` of it still writes no file when
+# a sampled variable is wrong.
+d = os.path.join(args.work_dir, "train_model")
+os.makedirs(d)
+sine = os.path.join(args.source_dir, "models/eprop_sine.toml")
+out = os.path.join(d, "result.h5")
+for ranks in (1, 2):
+    r = run(mpi_command(args, ranks, "run", sine, "-o", out, "-q"), expect=2, cwd=d)
+    c.check("'duration_ms'" in r.stderr and f"eprop_sine.toml:{line_of(open(sine).read(), '[run]')}" in r.stderr,
+            f"run without duration ({ranks} ranks): message names the key and its table: {r.stderr.strip()[:300]}")
+    c.check(r.stderr.count("plexus: error:") == 1, f"run without duration ({ranks} ranks): reported once")
+    c.check(not glob.glob(out + "*"), f"run without duration ({ranks} ranks): no output file left behind")
+r = run(mpi_command(args, 1, "train", sine, "--set", 'record.samples.rec.variables=["bogus"]', "-o", out, "-q"),
+        expect=2, cwd=d)
+c.check("has no variable 'bogus'" in r.stderr, f"train with a bad sampled variable: {r.stderr.strip()[:300]}")
+c.check(not glob.glob(out + "*"), "train with a bad sampled variable: no output file left behind")
 
 # A model file that does not exist, and a bad option.
 r = run(mpi_command(args, 1, "run", os.path.join(args.work_dir, "absent.toml"), "-q"), expect=2)

@@ -1,6 +1,7 @@
 // Checkpoints: every neuron model gives back all of its state (restored into a fresh instance it
 // continues bit for bit), and a whole simulation stopped at step k and resumed from its checkpoint
-// (on another thread count) ends in the same state as one run without a break.
+// (on another thread count) ends in the same state as one run without a break. Also the run shell's
+// duration formatter.
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <fstream>
@@ -353,4 +354,17 @@ TEST_CASE("checkpoint directories: newest found, only the last K kept, damaged m
   CHECK_THROWS_AS(checkpoint::read_manifest(all[1]), UserError);
   write(text);
   CHECK(checkpoint::read_manifest(all[1]).step == 500);
+}
+
+// The ETA of the progress lines: rounding to whole seconds comes before splitting into minutes and
+// hours, so a carry never shows as "60" in a lower field ("1m60s").
+TEST_CASE("human_seconds rounds before it splits into minutes and hours", "[shell]") {
+  CHECK(train::human_seconds(0.0) == "0s");
+  CHECK(train::human_seconds(-3.0) == "0s");
+  CHECK(train::human_seconds(42.4) == "42s");
+  CHECK(train::human_seconds(59.6) == "1m00s");
+  CHECK(train::human_seconds(119.6) == "2m00s");
+  CHECK(train::human_seconds(185.0) == "3m05s");
+  CHECK(train::human_seconds(3599.6) == "1h00m");
+  CHECK(train::human_seconds(7620.0) == "2h07m");
 }

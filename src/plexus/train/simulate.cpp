@@ -26,6 +26,13 @@ std::string describe_minmax(const std::vector<std::uint64_t>& v) {
 class Simulate final : public Experiment {
  public:
   explicit Simulate(const Setup& s) : net_(s.net), comm_(s.comm) {
+    // A model with [train] may leave the duration out (training takes its length from the trials),
+    // but `plexus run` of such a model would otherwise simulate 0 ms and report success.
+    const model::Node run = s.net.config.root().at("run");
+    if (!run.has("duration_ms"))
+      run.fail(
+          "required key 'duration_ms' is missing: 'plexus run' simulates for [run] duration_ms (only "
+          "'plexus train' takes the length from [train] and [task])");
     sim::Options o;
     o.threads = s.threads;
     o.progress = [this](Step done) { progress(done); };

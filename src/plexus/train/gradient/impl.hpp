@@ -29,6 +29,7 @@ struct Progress {
   std::int64_t done = 0;  // iterations completed
   double last_loss = 0.0, last_accuracy = 0.0;
   double validation_accuracy = -1.0;  // last validation (-1: none)
+  double validation_loss = -1.0;      // its mean loss (the measure of a regression task)
   bool reached_target = false;
   std::int64_t resumed_from = -1;  // iteration this process started at after a resume (-1: none)
 };
@@ -112,9 +113,10 @@ struct GradientTraining::Impl final : checkpoint::Component {
   std::string rule_name = "eprop";
   std::vector<std::string> rule_settings;  // keys taken from [train.<rule>]
   // restore_best: the weights of the best validation so far (the earliest of equals), per plastic
-  // projection in target order (as checkpoints keep them).
+  // projection in target order (as checkpoints keep them). Best is the highest accuracy, or for a
+  // regression task (whose accuracy is always 0) the lowest loss: best_score is then minus the loss.
   bool restore_best = false;
-  double best_accuracy = -1.0;
+  double best_score = -1.0;
   std::int64_t best_iteration = 0;
   std::vector<std::vector<synapse::Weight>> best_weights;
 
@@ -128,7 +130,8 @@ struct GradientTraining::Impl final : checkpoint::Component {
 
   // The schedule and the summary.
   Progress progress;
-  double iter_seconds = 0.0, wall_seconds = 0.0, test_accuracy = -1.0;
+  double iter_seconds = 0.0, wall_seconds = 0.0;
+  double test_accuracy = -1.0, test_loss = -1.0;  // -1: no test (accuracy: classification only)
   std::int64_t restored_iteration = 0;
   std::uint64_t plastic_synapses = 0, synapses = 0;
   std::vector<std::vector<SynapseValue>> initial_weights;  // per plastic projection

@@ -164,10 +164,13 @@ void GradientTraining::run(Shell& shell) {
     const bool last = it + 1 == I.iterations;
     if (I.validation_trials > 0 && I.validation_every > 0 && ((it + 1) % I.validation_every == 0 || last)) {
       const BatchSums v = I.validate(I.validation_trials, task::Stream::Validation);
+      const bool classification = I.workers.front()->task->classification();
       const double dn = std::max(v.n, 1.0), acc = v.correct / dn;
       p.validation_accuracy = acc;
-      if (I.restore_best && acc > I.best_accuracy) {
-        I.best_accuracy = acc;
+      p.validation_loss = v.loss / dn;
+      const double score = classification ? acc : -p.validation_loss;
+      if (I.restore_best && (I.best_iteration == 0 || score > I.best_score)) {
+        I.best_score = score;
         I.best_iteration = it + 1;
         I.keep_best_weights();
       }
@@ -176,9 +179,9 @@ void GradientTraining::run(Shell& shell) {
       I.append("/validation/loss", v.loss / dn);
       I.workers.front()->objective->record_validation(
           [&](const std::string& path, double x) { I.append(path, x); }, v);
-      val = I.workers.front()->task->classification() ? fmt::format("  validation {:.3f}", acc)
-                                                      : fmt::format("  validation loss {:.4f}", v.loss / dn);
-      if (I.workers.front()->task->classification() && acc >= I.target_accuracy) p.reached_target = true;
+      val = classification ? fmt::format("  validation {:.3f}", acc)
+                           : fmt::format("  validation loss {:.4f}", p.validation_loss);
+      if (classification && acc >= I.target_accuracy) p.reached_target = true;
     }
     if (I.file) I.file->flush();
     p.done = it + 1;
@@ -197,18 +200,20 @@ void GradientTraining::finish(io::ResultFile* f) {
   auto& I = *impl_;
   const auto t0 = Clock::now();
   I.file = f;
+  const bool classification = I.workers.front()->task->classification();
   if (I.restore_best && I.best_iteration > 0) {
     I.put_back_best_weights();
     I.restored_iteration = I.best_iteration;
     if (I.log)
       *I.log << fmt::format(
-          "[plexus] restored the weights of iteration {} (validation {:.3f}) for the test\n",
-          I.best_iteration, I.best_accuracy);
+          "[plexus] restored the weights of iteration {} (validation {}) for the test\n", I.best_iteration,
+          classification ? fmt::format("{:.3f}", I.best_score) : fmt::format("loss {:.4f}", -I.best_score));
   }
   I.example("after");
-  if (I.test_trials > 0 && I.workers.front()->task->classification()) {
+  if (I.test_trials > 0) {
     const BatchSums t = I.validate(I.test_trials, task::Stream::Test);
-    I.test_accuracy = t.correct / std::max(t.n, 1.0);
+    I.test_loss = t.loss / std::max(t.n, 1.0);
+    if (classification) I.test_accuracy = t.correct / std::max(t.n, 1.0);
   }
   std::vector<std::vector<std::vector<SynapseValue>>> snaps(I.plastic.size());
   for (std::size_t i = 0; i < I.plastic.size(); ++i) {
@@ -235,14 +240,19 @@ void GradientTraining::Impl::write_results(io::ResultFile& f,
   f.attribute("/training", "iterations", static_cast<std::int64_t>(progress.done));
   f.attribute("/training", "seconds_per_iteration", ran ? iter_seconds / static_cast<double>(ran) : 0.0);
   f.attribute("/training", "reached_target", static_cast<std::int64_t>(progress.reached_target));
+  const bool classification = workers.front()->task->classification();
   if (restored_iteration > 0) {
     f.attribute("/training", "restored_iteration", restored_iteration);
-    f.attribute("/training", "restored_validation_accuracy", best_accuracy);
+    if (classification)
+      f.attribute("/training", "restored_validation_accuracy", best_score);
+    else
+      f.attribute("/training", "restored_validation_loss", -best_score);
   }
   f.attribute("/training", "plastic_synapses", static_cast<std::int64_t>(plastic_synapses));
-  if (test_accuracy >= 0) {
+  if (test_loss >= 0) {
     f.create_group("/test");
-    f.attribute("/test", "accuracy", test_accuracy);
+    if (test_accuracy >= 0) f.attribute("/test", "accuracy", test_accuracy);
+    f.attribute("/test", "loss", test_loss);
     f.attribute("/test", "trials", static_cast<std::int64_t>(test_trials));
   }
   f.write_replicated<std::uint64_t>("/metadata/learning_state_bytes", state_bytes);
@@ -262,15 +272,22 @@ void GradientTraining::report(std::ostream& out) const {
       I.wall_seconds, ran ? I.iter_seconds / static_cast<double>(ran) : 0.0, p.last_loss,
       I.workers.front()->task->classification() ? fmt::format(", accuracy {:.3f}", p.last_accuracy)
                                                 : std::string());
-  if (p.validation_accuracy >= 0)
+  // A regression task has no accuracy (it would read 0): its measure is the loss, the window mean of
+  // the squared error.
+  const bool classification = I.workers.front()->task->classification();
+  if (classification && p.validation_accuracy >= 0)
     out << fmt::format("validation accuracy {:.3f}{}\n", p.validation_accuracy,
                        p.reached_target ? " (target reached)" : "");
+  if (!classification && p.validation_loss >= 0)
+    out << fmt::format("validation loss {:.4f}\n", p.validation_loss);
+  const std::string restored =
+      I.restored_iteration > 0
+          ? fmt::format(" (the weights of iteration {}, the best validation)", I.restored_iteration)
+          : std::string();
   if (I.test_accuracy >= 0)
-    out << fmt::format(
-        "test accuracy {:.3f} on fresh trials{}\n", I.test_accuracy,
-        I.restored_iteration > 0
-            ? fmt::format(" (the weights of iteration {}, the best validation)", I.restored_iteration)
-            : std::string());
+    out << fmt::format("test accuracy {:.3f} on fresh trials{}\n", I.test_accuracy, restored);
+  else if (I.test_loss >= 0)
+    out << fmt::format("test loss {:.4f} on fresh trials{}\n", I.test_loss, restored);
   std::uint64_t state = 0, index = 0;
   for (auto b : I.state_bytes) state += b;
   for (auto b : I.index_bytes) index += b;

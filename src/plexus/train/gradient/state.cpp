@@ -19,9 +19,10 @@ void GradientTraining::Impl::save(checkpoint::Writer& w) const {
   w.real("train/last_loss", progress.last_loss);
   w.real("train/last_accuracy", progress.last_accuracy);
   w.real("train/validation_accuracy", progress.validation_accuracy);
+  w.real("train/validation_loss", progress.validation_loss);
   w.integer("train/reached_target", progress.reached_target ? 1 : 0);
   if (restore_best) {
-    w.real("train/best_accuracy", best_accuracy);
+    w.real("train/best_accuracy", best_score);  // the key predates regression scores
     w.integer("train/best_iteration", best_iteration);
     if (best_iteration > 0)
       for (std::size_t i = 0; i < plastic.size(); ++i)
@@ -56,9 +57,11 @@ void GradientTraining::Impl::load(const checkpoint::Reader& r) {
   progress.last_loss = r.real("train/last_loss");
   progress.last_accuracy = r.real("train/last_accuracy");
   progress.validation_accuracy = r.real("train/validation_accuracy");
+  // Absent from checkpoints of earlier builds: the summary then says nothing of it.
+  progress.validation_loss = r.has("train/validation_loss") ? r.real("train/validation_loss") : -1.0;
   progress.reached_target = r.integer("train/reached_target") != 0;
   if (restore_best) {
-    best_accuracy = r.real("train/best_accuracy");
+    best_score = r.real("train/best_accuracy");
     best_iteration = r.integer("train/best_iteration");
     best_weights.assign(plastic.size(), {});
     if (best_iteration > 0)
