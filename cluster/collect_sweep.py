@@ -13,26 +13,19 @@ Then `plexus-plot DIR/sweep.csv` draws the measures against the swept parameters
 import argparse
 import csv
 import os
-import subprocess
 import sys
 
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sweep  # noqa: E402  (cluster/sweep.py: the sweep file format)
+
 
 def sweep_sets(directory):
-    """The sweep file's sets, as key -> value text, in task order."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    n = int(subprocess.run([sys.executable, os.path.join(here, "sweep.py"), "count",
-                            os.path.join(directory, "sweep.toml")], check=True, capture_output=True,
-                           text=True).stdout)
-    sets = []
-    for i in range(n):
-        lines = subprocess.run([sys.executable, os.path.join(here, "sweep.py"), "sets",
-                                os.path.join(directory, "sweep.toml"), str(i)], check=True,
-                               capture_output=True, text=True).stdout.splitlines()
-        sets.append(dict(line.split("=", 1) for line in lines if line != "--set"))
-    return sets
+    """The sweep file's sets, as key -> value text (as --set takes it), in task order."""
+    path = os.path.join(directory, "sweep.toml")
+    return [{k: sweep.literal(v, k) for k, v in st.items()} for st in sweep.load(path)]
 
 
 def text(v):

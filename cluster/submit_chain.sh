@@ -40,16 +40,8 @@ for v in "$links" "$requeue"; do
   [ -z "$v" ] || [[ "$v" =~ ^[1-9][0-9]*$ ]] || fail "--links and --requeue take a positive number, not '$v'"
 done
 here=$(cd "$(dirname "$0")" && pwd)
-plexus_bin() {
-  # PLEXUS_BIN, else the build in the current directory, else an installed one (share/plexus/cluster
-  # beside bin/), else the one on PATH.
-  local c
-  for c in "${PLEXUS_BIN:-}" "$PWD/build/bin/plexus" "$here/../../../bin/plexus" "$(command -v plexus || true)"; do
-    [ -n "$c" ] && [ -x "$c" ] && { echo "$(cd "$(dirname "$c")" && pwd)/$(basename "$c")"; return; }
-  done
-  echo "${0##*/}: no plexus binary: build it (cmake --build --preset release) or set PLEXUS_BIN" >&2
-  exit 2
-}
+. "$here/find_plexus.sh"
+find_plexus
 
 if [ -n "$cont" ]; then
   [ $# -eq 0 ] || fail "--continue takes the command from DIR/chain.args; give no command after --"
@@ -87,7 +79,7 @@ elif [ -z "$cont" ] || [ -n "$links" ]; then
 fi
 links=${links:-4}
 
-export PLEXUS_CHAIN_DIR=$dir PLEXUS_CLUSTER_DIR=$here PLEXUS_BIN=$(plexus_bin)
+export PLEXUS_CHAIN_DIR=$dir PLEXUS_CLUSTER_DIR=$here
 # A continued chain waits for its last job if that job is still queued or running.
 prev=""
 if [ -n "$cont" ] && [ "$jobs_before" -gt 0 ]; then

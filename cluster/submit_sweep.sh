@@ -27,18 +27,10 @@ shift 2
 [ "${1:-}" = "--" ] && shift
 [ -f "$model" ] || { echo "submit_sweep.sh: no model file '$model'" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
-plexus_bin() {
-  # PLEXUS_BIN, else the build in the current directory, else an installed one (share/plexus/cluster
-  # beside bin/), else the one on PATH.
-  local c
-  for c in "${PLEXUS_BIN:-}" "$PWD/build/bin/plexus" "$here/../../../bin/plexus" "$(command -v plexus || true)"; do
-    [ -n "$c" ] && [ -x "$c" ] && { echo "$(cd "$(dirname "$c")" && pwd)/$(basename "$c")"; return; }
-  done
-  echo "${0##*/}: no plexus binary: build it (cmake --build --preset release) or set PLEXUS_BIN" >&2
-  exit 2
-}
 n=$(python3 "$here/sweep.py" count "$sweep") || exit 2
 kind=$(python3 "$here/sweep.py" kind "$model") || exit 2
+. "$here/find_plexus.sh"
+find_plexus
 [ -n "$dir" ] || dir="sweeps/$(basename "$sweep" .toml)-$(date +%Y%m%d-%H%M%S)"
 if [ -e "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
   echo "submit_sweep.sh: '$dir' is not empty; give another --dir" >&2
@@ -49,7 +41,7 @@ dir=$(cd "$dir" && pwd)
 cp "$sweep" "$dir/sweep.toml"
 model_abs=$(cd "$(dirname "$model")" && pwd)/$(basename "$model")
 printf '%s\n' "$kind" "$model_abs" "$@" > "$dir/sweep.args"
-export PLEXUS_SWEEP_DIR=$dir PLEXUS_CLUSTER_DIR=$here PLEXUS_BIN=$(plexus_bin)
+export PLEXUS_SWEEP_DIR=$dir PLEXUS_CLUSTER_DIR=$here
 array="0-$((n - 1))${limit:+%$limit}"
 job=$(sbatch --parsable --array="$array" --output="$dir/task-%a.out" --export=ALL "${sbatch_opts[@]}" \
   "$here/sweep.sbatch")
