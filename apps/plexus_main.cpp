@@ -52,22 +52,11 @@ int start(const std::string& command, RunArgs a, comm::Communicator& world) {
   if (a.dry_ranks > 0) dry = comm::make_dry_run(a.dry_rank, a.dry_ranks);
   comm::Communicator& comm = dry ? *dry : world;
   const model::Network net = model::Network::from_config(model::Config::load(a.model, a.sets));
-  const auto& registry = train::ExperimentRegistry::get();
-  const train::ExperimentInfo* kind = nullptr;
-  if (command == "run") {
-    kind = registry.find("simulate");
-  } else {
-    if (!net.train)
-      throw UserError(
-          fmt::format("{}: no [train] section; 'plexus run' simulates models without training", a.model));
-    const std::string rule =
-        net.train->choice("rule", train::trainable_rules(), std::string(learning::kDefaultRule));
-    kind = train::experiment_for_rule(rule);
-  }
+  const train::ExperimentInfo& kind = train::experiment_for(command, net);
   auto o = shell_options(a);
   if (!dry && !o.output) o.output = std::filesystem::path("results") / (net.name + ".h5");
   if (dry) o.output.reset();
-  return train::start(*kind, net, comm, o);
+  return train::start(kind, net, comm, o);
 }
 
 void list_models() {

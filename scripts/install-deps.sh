@@ -10,6 +10,8 @@ packages=(
   libboost-serialization-dev
   catch2 librandom123-dev libtoml11-dev libcli11-dev libfmt-dev
   python3 python3-numpy python3-h5py python3-matplotlib
+  # The Python interface (src/python) and its tests.
+  pybind11-dev python3-dev python3-pytest python3-tomli-w python3-venv
   zlib1g-dev dataset-fashion-mnist  # IDX images (gzip); the set the equilibrium model and its tests use
   # A real single-node Slurm for the job-chain test (cluster/local_slurm.sh).
   slurm-wlm munge

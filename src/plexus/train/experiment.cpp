@@ -2,6 +2,11 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
+#include "plexus/core/error.hpp"
+#include "plexus/learning/rule.hpp"
+
 namespace plexus::train {
 
 const ExperimentInfo* experiment_for_rule(const std::string& rule) {
@@ -20,6 +25,17 @@ std::vector<std::string> trainable_rules() {
       for (auto& r : e.rules()) out.push_back(std::move(r));
   std::sort(out.begin(), out.end());
   return out;
+}
+
+const ExperimentInfo& experiment_for(const std::string& command, const model::Network& net) {
+  const auto& registry = ExperimentRegistry::get();
+  if (command == "run") return *registry.find("simulate");
+  if (command != "train") throw std::logic_error("experiment_for: unknown command '" + command + "'");
+  if (!net.train)
+    throw UserError(fmt::format("{}: no [train] section; 'plexus run' simulates models without training",
+                                net.config.source_name()));
+  const std::string rule = net.train->choice("rule", trainable_rules(), std::string(learning::kDefaultRule));
+  return *experiment_for_rule(rule);
 }
 
 }  // namespace plexus::train

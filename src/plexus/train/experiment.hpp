@@ -106,5 +106,8 @@ using ExperimentRegistry = core::Registry<ExperimentInfo>;
 // experiment drives, sorted (for messages).
 const ExperimentInfo* experiment_for_rule(const std::string& rule);
 std::vector<std::string> trainable_rules();
+// The experiment a command starts for a model: "run" simulates it, "train" drives its [train] rule.
+// Throws UserError for "train" of a model without [train].
+const ExperimentInfo& experiment_for(const std::string& command, const model::Network& net);
 
 }  // namespace plexus::train

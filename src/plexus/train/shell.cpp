@@ -299,28 +299,28 @@ void Shell::Impl::print_start(const std::string& resumed_from) const {
   // The CPUs each rank may use: on a cluster that binds tasks to cores, threads beyond them share
   // CPUs (srun without --cpus-per-task gives a rank one CPU since Slurm 22.05).
   const auto cpus = comm.allgather(static_cast<std::uint64_t>(core::allowed_cpus()));
-  if (!root) return;
+  if (!root || !opt.out) return;
   const auto [lo, hi] = std::minmax_element(cpus.begin(), cpus.end());
   const std::string cpu_text = *lo == *hi ? fmt::format("{}", *lo) : fmt::format("{}-{}", *lo, *hi);
   const std::string dry = comm.kind() == "dry-run" ? fmt::format(" (dry run as rank {})", comm.rank()) : "";
-  std::cout << fmt::format(
+  *opt.out << fmt::format(
       "plexus {} ({}): {}{}{}; {} rank(s){} x {} thread(s), {} CPU(s) per rank\n", version::version(),
       version::git_hash(), resumed_from.empty() ? "" : "resuming ", experiment->headline(),
       resumed_from.empty() ? "" : fmt::format(" from {} ({})", resumed_from, where(experiment->done())),
       comm.size(), dry, threads, cpu_text);
   if (*lo > 0 && static_cast<std::uint64_t>(threads) > *lo)
-    std::cout << fmt::format(
+    *opt.out << fmt::format(
         "warning: {} thread(s) per rank but a rank may use only {} CPU(s): threads will share CPUs "
         "(under Slurm give srun --cpus-per-task, or export SRUN_CPUS_PER_TASK)\n",
         threads, *lo);
   if (opt.output)
-    std::cout << fmt::format("{} {}\n", resumed_from.empty() ? "writing" : "appending to",
-                             opt.output->string());
+    *opt.out << fmt::format("{} {}\n", resumed_from.empty() ? "writing" : "appending to",
+                            opt.output->string());
   if (policy)
-    std::cout << fmt::format(
+    *opt.out << fmt::format(
         "checkpoints in {}{}\n", policy->dir.string(),
         policy->every_text.empty() ? " (on SIGTERM/SIGUSR1 only)" : " every " + policy->every_text);
-  std::cout.flush();
+  opt.out->flush();
 }
 
 int Shell::Impl::run_and_finish() {
@@ -328,14 +328,14 @@ int Shell::Impl::run_and_finish() {
   Shell shell(*this);
   experiment->run(shell);
   if (stopped) {
-    if (root) {
-      std::cout << fmt::format(
+    if (root && opt.out) {
+      *opt.out << fmt::format(
           "stopped {} {} after writing checkpoint {}\nresume with: plexus resume {}   (under mpiexec/srun "
           "with any "
           "number of ranks)\n",
           stop_signal ? std::string("on ") + checkpoint::signal_name(stop_signal) : std::string("as asked"),
           where(experiment->done()), last_written.string(), policy->dir.string());
-      std::cout.flush();
+      opt.out->flush();
     }
     return kExitOk;
   }
@@ -355,11 +355,11 @@ int Shell::Impl::run_and_finish() {
     std::ofstream done(policy->dir / "finished");
     done << (opt.output ? std::filesystem::absolute(*opt.output).string() : std::string()) << "\n";
   }
-  if (root) {
-    experiment->report(std::cout);
-    std::cout << fmt::format("peak memory per rank: {}\n", describe_minmax(rss));
-    if (opt.output) std::cout << fmt::format("wrote {}\n", opt.output->string());
-    std::cout.flush();
+  if (root && opt.out) {
+    experiment->report(*opt.out);
+    *opt.out << fmt::format("peak memory per rank: {}\n", describe_minmax(rss));
+    if (opt.output) *opt.out << fmt::format("wrote {}\n", opt.output->string());
+    opt.out->flush();
   }
   return kExitOk;
 }
@@ -441,9 +441,9 @@ int resume(const std::filesystem::path& where, comm::Communicator& comm, ShellOp
   const bool root = comm.rank() == 0;
   const std::string located = locate(where, comm);
   if (located.rfind("finished:", 0) == 0) {
-    if (root)
-      std::cout << fmt::format("the run in {} has finished; its result is {}\n", where.string(),
-                               located.substr(9));
+    if (root && options.out)
+      *options.out << fmt::format("the run in {} has finished; its result is {}\n", where.string(),
+                                  located.substr(9));
     return kExitOk;
   }
   const std::filesystem::path ckpt = located;
@@ -569,6 +569,15 @@ bool Shell::checkpoint_point(std::int64_t position) {
 
 bool Shell::stopped() const {
   return impl_.stopped;
+}
+
+bool Shell::iteration_done(std::int64_t iteration,
+                           const std::vector<std::pair<std::string, double>>& values) {
+  if (!impl_.opt.on_iteration) return true;
+  // Every rank calls it (each may keep its own view), rank 0 decides for all.
+  std::string go = impl_.opt.on_iteration(iteration, values) ? "1" : "0";
+  impl_.comm.broadcast(go, 0);
+  return go == "1";
 }
 
 }  // namespace plexus::train

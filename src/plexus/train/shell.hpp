@@ -13,10 +13,14 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "plexus/comm/communicator.hpp"
 #include "plexus/model/network.hpp"
@@ -34,12 +38,19 @@ struct ShellOptions {
   // Result file; none: nothing is written (dry runs). `plexus resume` takes the run's own by default.
   std::optional<std::filesystem::path> output;
   bool quiet = false;  // no progress lines
+  // Rank 0's first lines and closing summary (null: none; the Python interface's quiet).
+  std::ostream* out = &std::cout;
   std::filesystem::path checkpoint_dir;
   std::string checkpoint_every;
   int checkpoint_keep = 0;              // 0: 2, or as the checkpoint says
   double stop_at_ms = -1.0;             // stepped experiments
   std::int64_t stop_at_iteration = -1;  // experiments that advance by iterations
   int batch_groups = 0;                 // training: --batch-groups (0: auto)
+  // Called on every rank after each training iteration with what the progress line shows (name,
+  // value); rank 0's answer counts on all ranks: false ends the training there, and the run finishes
+  // with the iterations done so far (the Python interface's on_iteration).
+  std::function<bool(std::int64_t iteration, const std::vector<std::pair<std::string, double>>& values)>
+      on_iteration;
 };
 
 // Starts a new run of experiment `kind`. Returns the exit code: 0 when it finished or stopped at a
@@ -90,6 +101,9 @@ class Shell {
   bool checkpoint_point(std::int64_t position);
   // After a stop, or after a resume of a finished run.
   bool stopped() const;
+  // Collective, after iteration `iteration` (counted from 1) of a training run: passes `values` to
+  // the options' on_iteration, if any. Returns false if the training is to end now.
+  bool iteration_done(std::int64_t iteration, const std::vector<std::pair<std::string, double>>& values);
 
  private:
   Impl& impl_;

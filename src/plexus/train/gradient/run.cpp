@@ -145,7 +145,8 @@ void GradientTraining::run(Shell& shell) {
       resumed ? fmt::format("; resumed after iteration {}", I.progress.done) : std::string()));
   shell.say(I.parallel_line());
   auto& p = I.progress;
-  for (std::int64_t it = p.done; it < I.iterations && !p.reached_target; ++it) {
+  bool go_on = true;  // the caller's on_iteration may end the training early
+  for (std::int64_t it = p.done; go_on && it < I.iterations && !p.reached_target; ++it) {
     const auto t0 = Clock::now();
     const BatchSums b = I.run_batch(it);
     I.end_batch();
@@ -186,11 +187,22 @@ void GradientTraining::run(Shell& shell) {
     if (I.file) I.file->flush();
     p.done = it + 1;
     I.iteration_line(it, b, secs, val);
+    std::vector<std::pair<std::string, double>> seen{{"loss", p.last_loss},
+                                                     {"accuracy", p.last_accuracy},
+                                                     {"rate_hz", b.rate / b.n},
+                                                     {"grad_norm", I.grad_norm},
+                                                     {"seconds", secs}};
+    if (!val.empty()) {
+      seen.emplace_back("validation_accuracy", p.validation_accuracy);
+      seen.emplace_back("validation_loss", p.validation_loss);
+    }
+    go_on = shell.iteration_done(p.done, seen);
+    if (!go_on && !last) shell.say(fmt::format("stopped by the caller after iteration {}", p.done));
     // Checkpoints, between iterations (none after the last one), of a state that does not depend on
     // which instance ran which trial.
     I.sim->rest();
     // Checkpoints, between iterations (none after the last one).
-    if (!last && !p.reached_target && shell.checkpoint_point(p.done)) break;
+    if (!last && go_on && !p.reached_target && shell.checkpoint_point(p.done)) break;
   }
   I.wall_seconds += since(I.started);
   I.shell = nullptr;
