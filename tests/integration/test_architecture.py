@@ -29,6 +29,22 @@ for module in modules:
             if module == "train":
                 c.check("simulation_impl.hpp" not in text, f"{rel} includes no private engine header")
 
+# The Python interface (src/python) is a client of the library like the command line: no MPI of its own,
+# no machine paths, and no list of run kinds (it reaches them through the registry).
+for root, _, files in os.walk(os.path.join(args.source_dir, "src", "python")):
+    for name in files:
+        if not name.endswith((".cpp", ".hpp", ".py", ".txt")):
+            continue
+        path = os.path.join(root, name)
+        rel = os.path.relpath(path, args.source_dir)
+        text = open(path).read()
+        c.check("#include <mpi.h>" not in text and not re.search(r"\bMPI_[A-Z][a-z_]+\s*\(", text),
+                f"{rel} makes no MPI calls")
+        c.check(not machine_path.search(text), f"{rel} has no absolute machine paths")
+        if name == "module.cpp":
+            for word in ["\"simulate\"", "\"gradient\"", "\"force\"", "\"tempotron\""]:
+                c.check(word not in text, f"{rel} does not name the run kind {word}")
+
 # Run kinds, rules, tasks and objectives are registered from their own files: the command line has no
 # list of rules or experiments, and the task factory no chain of kinds.
 main = open(os.path.join(args.source_dir, "apps", "plexus_main.cpp")).read()

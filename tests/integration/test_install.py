@@ -1,6 +1,6 @@
 """cmake --install of the build into a new prefix P, then, from a clean directory, P/bin/plexus runs
-P/share/plexus/models/coba_benchmark.toml and P/bin/plexus-plot draws its result; the installed
-cluster scripts find the installed binary."""
+P/share/plexus/models/coba_benchmark.toml and P/bin/plexus-plot draws its result; `import plexus` from
+P/lib/python3/dist-packages runs it too; the installed cluster scripts find the installed binary."""
 import os
 import subprocess
 
@@ -28,6 +28,18 @@ p = subprocess.run(["/usr/bin/python3", os.path.join(prefix, "bin/plexus-plot"),
                    capture_output=True, text=True)
 c.check(p.returncode == 0 and os.path.exists(os.path.join(clean, "results/coba_benchmark.png")),
         f"the installed plexus-plot drew it ({p.stderr.strip()[-300:]})")
+# The installed Python package: import it from the prefix (not the build tree) and run the installed model;
+# the spikes equal the installed command line's.
+pkg = os.path.join(prefix, "lib/python3/dist-packages")
+code = ("import sys, h5py, numpy as np, plexus; assert plexus.__file__.startswith(sys.argv[1]), plexus.__file__; "
+        "r = plexus.run(plexus.Model.from_toml(sys.argv[2]).set('run.duration_ms', 200), quiet=True); "
+        "f = h5py.File(sys.argv[3], 'r'); "
+        "assert np.array_equal(r.spikes('E')[0], f['spikes/E/timestamps'][()]); print('same spikes')")
+py = subprocess.run(["/usr/bin/python3", "-c", code, pkg, os.path.join(prefix, "share/plexus/models/coba_benchmark.toml"),
+                     result], cwd=clean, capture_output=True, text=True,
+                    env=dict(env, PYTHONPATH=pkg, PYTHONDONTWRITEBYTECODE="1"))
+c.check(py.returncode == 0 and "same spikes" in py.stdout,
+        f"import plexus from the prefix runs the installed model ({py.stderr.strip()[-400:]})")
 # The installed chain script finds the installed binary; without sbatch it stops at submission, but
 # only after the binary was found: the error is about sbatch, not the binary.
 s = subprocess.run(["bash", os.path.join(prefix, "share/plexus/cluster/submit_chain.sh"), "--dir", "ck", "--",

@@ -13,13 +13,17 @@
 namespace plexus::comm {
 
 // Runs `f` on every rank; if it throws on any rank, every rank throws the first failing rank's
-// error (a UserError stays a UserError, so the exit code is the same everywhere).
+// error (a UserError stays a UserError, so the exit code is the same everywhere; a ConfigError keeps
+// its file, line and key).
 template <class F>
 inline void agree(Communicator& comm, F&& f) {
   std::string message;
-  int kind = 0;  // 0 ok, 1 user error, 2 other
+  int kind = 0;  // 0 ok, 1 user error, 2 other, 3 config error
   try {
     f();
+  } catch (const ConfigError& e) {
+    message = e.file() + '\n' + std::to_string(e.line()) + '\n' + e.key() + '\n' + e.message();
+    kind = 3;
   } catch (const UserError& e) {
     message = e.what();
     kind = 1;
@@ -36,6 +40,11 @@ inline void agree(Communicator& comm, F&& f) {
     }
   if (first < 0) return;
   comm.broadcast(message, first);
+  if (kinds[static_cast<std::size_t>(first)] == 3) {
+    const auto a = message.find('\n'), b = message.find('\n', a + 1), c = message.find('\n', b + 1);
+    throw ConfigError(message.substr(0, a), std::stoi(message.substr(a + 1, b - a - 1)),
+                      message.substr(b + 1, c - b - 1), message.substr(c + 1));
+  }
   if (kinds[static_cast<std::size_t>(first)] == 1) throw UserError(message);
   throw std::runtime_error(message);
 }

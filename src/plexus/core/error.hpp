@@ -18,23 +18,35 @@ class ConfigError : public UserError {
       : UserError(format(file, line, key, message)),
         file_(std::move(file)),
         line_(line),
-        key_(std::move(key)) {}
+        key_(std::move(key)),
+        message_(message) {}
   const std::string& file() const { return file_; }
   int line() const { return line_; }
   const std::string& key() const { return key_; }
+  const std::string& message() const { return message_; }  // without the location
 
  private:
   static std::string format(const std::string& file, int line, const std::string& key,
                             const std::string& message) {
+    // Appends only: GCC 12 reports a false -Wrestrict for "'" + key + "': " once this is inlined.
     std::string out = file;
-    if (line > 0) out += ":" + std::to_string(line);
+    if (line > 0) {
+      out += ':';
+      out += std::to_string(line);
+    }
     out += ": ";
-    if (!key.empty()) out += "'" + key + "': ";
-    return out + message;
+    if (!key.empty()) {
+      out += '\'';
+      out += key;
+      out += "': ";
+    }
+    out += message;
+    return out;
   }
   std::string file_;
   int line_;
   std::string key_;
+  std::string message_;
 };
 
 }  // namespace plexus

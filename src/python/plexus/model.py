@@ -92,10 +92,17 @@ class Model:
     def set(self, key, value):
         """Overrides one key (a dotted path), as `--set key=value` does; checked at once. Returns the
         model, so calls chain."""
-        if not isinstance(key, str) or not key:
-            raise UsageError("Model.set: the key is a dotted path such as 'train.iterations'")
+        return self.update({key: value})
+
+    def update(self, values):
+        """Overrides several keys ({dotted path: value}) at once, checked together."""
+        added = []
+        for key, value in values.items():
+            if not isinstance(key, str) or not key:
+                raise UsageError("Model.set: the key is a dotted path such as 'train.iterations'")
+            added.append(f"{key}={toml_value(value)}")
         before = self.overrides
-        self.overrides = before + [f"{key}={toml_value(value)}"]
+        self.overrides = before + added
         try:
             self.check()
         except Exception:
@@ -121,7 +128,7 @@ class Model:
 
     @property
     def network_name(self):
-        return self.get("network.name") or os.path.splitext(os.path.basename(self.name))[0]
+        return self.get("model.name") or os.path.splitext(os.path.basename(self.name))[0]
 
     # --- NumPy inputs: written to HDF5 files in the layouts the model files accept -------------------
     def data_dir(self):
@@ -168,12 +175,11 @@ class Model:
                 raise UsageError(f"set_connections('{projection}'): {key} holds non-finite values")
             data[key] = values
         path = self._write(f"connections_{projection}.h5", data)
-        self.set(f"projections.{projection}.rule", "from_file")
-        self.set(f"projections.{projection}.file", path)
+        changes = {f"projections.{projection}.rule": "from_file", f"projections.{projection}.file": path}
         for key in ("weight", "delay_ms"):
             if key in data:
-                self.set(f"projections.{projection}.{key}", "from_file")
-        return self
+                changes[f"projections.{projection}.{key}"] = "from_file"
+        return self.update(changes)
 
     def set_spike_trains(self, population, times_ms, node_ids):
         """The spike trains of spike_source population `population`: (time in ms, population-local id)
