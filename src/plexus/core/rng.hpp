@@ -25,6 +25,7 @@ enum class Purpose : std::uint64_t {
   PoissonDriveExtra = 10,  // further numbers for large Poisson means
   TempotronPattern = 11,   // tempotron input patterns, labels and templates (task module)
   Action = 12,             // actions sampled from a policy (task/tmaze_reward.cpp), keyed by trial
+  TrialOrder = 13,         // the order of a file's training trials in an epoch (task/from_file.cpp)
   Encoder = 64,            // FORCE encoders eta, keyed by neuron gid (learning/force.hpp)
 };
 

@@ -393,6 +393,8 @@ std::string type_name(hid_t type) {
       return "string";
     case H5T_ENUM:
       return "enum";
+    case H5T_VLEN:
+      return "vlen";
     default:
       return "other";
   }
@@ -428,6 +430,77 @@ std::vector<std::uint64_t> Reader::read_u64(const std::string& dataset) const {
   if (n)
     h5::check_status(H5Dread(ds.id(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
                      "read " + dataset);
+  return out;
+}
+
+namespace {
+// Selects rows [first, first + count) of `space` (all of the other dimensions); the memory space that
+// receives them is returned.
+h5::Handle select_rows(hid_t space, const std::string& dataset, std::uint64_t first, std::uint64_t count) {
+  const int rank = H5Sget_simple_extent_ndims(space);
+  if (rank < 1) throw UserError(fmt::format("{}: a scalar, not an array", dataset));
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  if (first + count > dims[0])
+    throw UserError(
+        fmt::format("{}: rows {}..{} asked for, it has {}", dataset, first, first + count, dims[0]));
+  std::vector<hsize_t> start(dims.size(), 0), cnt = dims;
+  start[0] = first;
+  cnt[0] = count;
+  h5::check_status(H5Sselect_hyperslab(space, H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr),
+                   "select rows of " + dataset);
+  return h5::dataspace(H5Screate_simple(rank, cnt.data(), nullptr));
+}
+
+template <class T>
+std::vector<T> read_rows(hid_t file, const std::string& dataset, std::uint64_t first, std::uint64_t count) {
+  auto ds = h5::dataset(H5Dopen2(file, dataset.c_str(), H5P_DEFAULT), dataset);
+  auto space = h5::dataspace(H5Dget_space(ds.id()));
+  auto mem = select_rows(space.id(), dataset, first, count);
+  std::vector<T> out(static_cast<std::size_t>(H5Sget_simple_extent_npoints(mem.id())));
+  if (!out.empty())
+    h5::check_status(H5Dread(ds.id(), h5::native_type<T>(), mem.id(), space.id(), H5P_DEFAULT, out.data()),
+                     "read " + dataset);
+  return out;
+}
+}  // namespace
+
+std::vector<double> Reader::read_doubles(const std::string& dataset, std::uint64_t first,
+                                         std::uint64_t count) const {
+  return read_rows<double>(file_, dataset, first, count);
+}
+
+std::vector<std::uint64_t> Reader::read_u64(const std::string& dataset, std::uint64_t first,
+                                            std::uint64_t count) const {
+  return read_rows<std::uint64_t>(file_, dataset, first, count);
+}
+
+std::vector<std::vector<double>> Reader::read_ragged(const std::string& dataset, std::uint64_t first,
+                                                     std::uint64_t count) const {
+  auto ds = h5::dataset(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT), dataset);
+  auto stored = h5::datatype(H5Dget_type(ds.id()));
+  if (H5Tget_class(stored.id()) != H5T_VLEN)
+    throw UserError(fmt::format("{}: not a variable-length (ragged) dataset", dataset));
+  auto space = h5::dataspace(H5Dget_space(ds.id()));
+  if (H5Sget_simple_extent_ndims(space.id()) != 1)
+    throw UserError(fmt::format("{}: a ragged dataset must be one-dimensional", dataset));
+  auto mem = select_rows(space.id(), dataset, first, count);
+  // HDF5 converts the stored base type (float32, uint16, ...) to double element by element.
+  auto type = h5::datatype(H5Tvlen_create(H5T_NATIVE_DOUBLE));
+  std::vector<hvl_t> raw(count);
+  std::vector<std::vector<double>> out(count);
+  if (count == 0) return out;
+  h5::check_status(H5Dread(ds.id(), type.id(), mem.id(), space.id(), H5P_DEFAULT, raw.data()),
+                   "read " + dataset);
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto* p = static_cast<const double*>(raw[i].p);
+    out[i].assign(p, p + raw[i].len);
+  }
+#if H5_VERSION_GE(1, 12, 0)
+  H5Treclaim(type.id(), mem.id(), H5P_DEFAULT, raw.data());
+#else
+  H5Dvlen_reclaim(type.id(), mem.id(), H5P_DEFAULT, raw.data());
+#endif
   return out;
 }
 

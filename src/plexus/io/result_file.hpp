@@ -102,6 +102,16 @@ class Reader {
   DatasetInfo info(const std::string& dataset) const;
   std::vector<double> read_doubles(const std::string& dataset) const;  // any numeric type, flattened
   std::vector<std::uint64_t> read_u64(const std::string& dataset) const;
+  // Rows [first, first + count) along the first dimension (with all of the others), flattened:
+  // hyperslab reads for files too large to read whole.
+  std::vector<double> read_doubles(const std::string& dataset, std::uint64_t first,
+                                   std::uint64_t count) const;
+  std::vector<std::uint64_t> read_u64(const std::string& dataset, std::uint64_t first,
+                                      std::uint64_t count) const;
+  // Elements [first, first + count) of a one-dimensional variable-length ("ragged") dataset, such as
+  // the Spiking Heidelberg Digits' per-trial spike times, each as a list of numbers.
+  std::vector<std::vector<double>> read_ragged(const std::string& dataset, std::uint64_t first,
+                                               std::uint64_t count) const;
   std::string read_text(const std::string& dataset) const;
   // Attribute as text (numbers formatted), or "" if absent.
   std::string attribute(const std::string& object, const std::string& name) const;

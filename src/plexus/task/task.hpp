@@ -43,6 +43,10 @@ class Task {
   // follow (a curriculum; steps() and window_begin() change with it). -1 / false: no delay period.
   virtual Step delay_steps() const { return -1; }
   virtual bool set_delay_steps(Step) { return false; }
+  // The trials a stream holds: a file's split is finite (and may be absent: 0); generated tasks make
+  // as many as asked for. Lets a trainer refuse, before it runs, a split the task does not have.
+  static constexpr std::uint64_t kUnlimited = ~std::uint64_t{0};
+  virtual std::uint64_t trials(Stream) const { return kUnlimited; }
 };
 
 // Trial tasks register themselves from their own source file (core/registry.hpp): no list to

@@ -197,6 +197,68 @@ class Model:
         self.set(f"populations.{population}.params.file", path)
         return self
 
+    def set_task_trials(self, times_ms, units, labels=None, targets=None, target_sample_ms=None,
+                        duration_ms=None, channels=None, validation=None, test=None, **task):
+        """The task's trials from arrays: `times_ms[k]` and `units[k]` are trial k's spike times (ms)
+        and input channels, and `labels[k]` its class (classification) or `targets[k]` its target
+        signal, samples x outputs (regression, one sample every `target_sample_ms`, default dt). The
+        trials are written in the Plexus layout of `[task] kind = "from_file"`; `validation` and
+        `test` are (first, end) ranges of them, or None (validation) / the last fifth (test). Other
+        keyword arguments are [task] keys (`window_start_ms`, `shuffle`, `same_step`, ...)."""
+        if len(times_ms) != len(units):
+            raise UsageError(f"set_task_trials: {len(times_ms)} trials of times but {len(units)} of units")
+        if (labels is None) == (targets is None):
+            raise UsageError("set_task_trials: give labels (classification) or targets (regression), one of them")
+        n = len(times_ms)
+        if n == 0:
+            raise UsageError("set_task_trials: no trials")
+        times = [np.asarray(t, dtype=np.float64).ravel() for t in times_ms]
+        ids = [np.asarray(u).ravel() for u in units]
+        for k, (t, u) in enumerate(zip(times, ids)):
+            if t.shape != u.shape:
+                raise UsageError(f"set_task_trials: trial {k} has {t.size} times but {u.size} units")
+        offsets = np.zeros(n + 1, dtype=np.uint64)
+        offsets[1:] = np.cumsum([t.size for t in times])
+        data = {"spikes/times_ms": np.concatenate(times) if offsets[-1] else np.zeros(0),
+                "spikes/units": (np.concatenate(ids) if offsets[-1] else np.zeros(0)).astype(np.int64),
+                "spikes/offsets": offsets}
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != (n,):
+                raise UsageError(f"set_task_trials: {labels.size} labels for {n} trials")
+            data["labels"] = labels.astype(np.int64)
+            task.setdefault("classes", int(labels.max()) + 1)
+        else:
+            targets = np.asarray(targets, dtype=np.float64)
+            if targets.ndim == 2:
+                targets = targets[:, :, None]
+            if targets.ndim != 3 or targets.shape[0] != n:
+                raise UsageError(f"set_task_trials: targets must be trials x samples [x outputs], got {targets.shape}")
+            data["targets"] = targets
+        path = self._write("task_trials.h5", data)
+        if test is None:
+            test = (n - max(1, n // 5), n)
+        changes = {"task": {**task, "kind": "from_file", "file": path, "layout": "plexus",
+                            "test_range": [int(test[0]), int(test[1])]}}
+        if validation is not None:
+            changes["task"]["validation_range"] = [int(validation[0]), int(validation[1])]
+        if duration_ms is None:
+            duration_ms = self.get("task.duration_ms")
+        if duration_ms is None:
+            raise UsageError("set_task_trials: say duration_ms, the length of a trial")
+        changes["task"]["duration_ms"] = float(duration_ms)
+        if channels is None:
+            channels = self.get("task.channels")
+        if channels is None:
+            channels = int(max((u.max() for u in ids if u.size), default=-1)) + 1
+        changes["task"]["channels"] = int(channels)
+        if target_sample_ms is not None:
+            changes["task"]["target_sample_ms"] = float(target_sample_ms)
+        # The old [task] goes (its keys may not fit the new kind): a small table first, then the keys.
+        task = changes["task"]
+        head = {"kind": task.pop("kind"), "file": task.pop("file")}
+        return self.update({"task": head, **{f"task.{k}": v for k, v in task.items()}})
+
     def __repr__(self):
         extra = f", {len(self.overrides)} override(s)" if self.overrides else ""
         return f"<plexus.Model {self.network_name!r} from {self.name}{extra}>"

@@ -150,6 +150,7 @@ struct GradientTraining::Impl final : checkpoint::Component {
   void read_settings();
   void choose_mode();
   void check_populations(const task::Task& task, const Objective& objective);
+  void check_splits(const task::Task& task) const;
   void choose_plastic();
   void make_context();
   void read_learning_rate_scale();

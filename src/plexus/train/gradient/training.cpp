@@ -75,6 +75,7 @@ void GradientTraining::Impl::configure(const Setup& setup) {
     T = probe_task->steps();
     K = probe->readouts();
     check_populations(*probe_task, *probe);
+    check_splits(*probe_task);
     choose_plastic();
     make_context();
     read_learning_rate_scale();
@@ -136,6 +137,20 @@ void GradientTraining::Impl::choose_mode() {
       if (r.reward) rules += fmt::format("{}rule = \"{}\"", rules.empty() ? "" : " or ", r.name);
     tr.at("mode").fail(fmt::format("reward-based learning is implemented for {} only", rules));
   }
+}
+
+// A task read from files has the splits it has: a run that would validate or test on a split the
+// task lacks is refused now, not after its training iterations.
+void GradientTraining::Impl::check_splits(const task::Task& task) const {
+  const auto& tr = *settings;
+  if (validation_trials > 0 && validation_every > 0 && task.trials(task::Stream::Validation) == 0)
+    (tr.has("validation_trials") ? tr.at("validation_trials") : net.task->at("kind"))
+        .fail(
+            "the task has no validation trials: give it some (task.validation_file or task.validation_range) "
+            "or set train.validation_trials = 0");
+  if (test_trials > 0 && task.trials(task::Stream::Test) == 0)
+    (tr.has("test_trials") ? tr.at("test_trials") : net.task->at("kind"))
+        .fail("the task has no test trials: give it some, or set train.test_trials = 0");
 }
 
 // Task inputs must match the task; exactly one readout, one neuron per objective output.
