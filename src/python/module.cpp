@@ -149,7 +149,8 @@ class Session {
 };
 
 // ConfigError -> plexus.ModelError(message, file, line, key); UserError -> plexus.UsageError.
-void translate(std::exception_ptr p) {
+// pybind11 asks for this signature (a function pointer taking the exception_ptr by value).
+void translate(std::exception_ptr p) {  // NOLINT(performance-unnecessary-value-param)
   try {
     if (p) std::rethrow_exception(p);
   } catch (const ConfigError& e) {

@@ -223,7 +223,7 @@ class FromFile final : public Task {
                       s.path.string()));
     auto need = [&](const std::string& d, std::size_t dims) {
       if (!r.exists(d)) bad(where, s, d, "missing");
-      const auto info = r.info(d);
+      auto info = r.info(d);
       if (info.shape.size() != dims)
         bad(where, s, d, fmt::format("has {} dimension(s), {} expected", info.shape.size(), dims));
       return info;
