@@ -47,7 +47,7 @@ train::ShellOptions shell_options(const RunArgs& a) {
 }
 
 // plexus run / train: a new run of the experiment the command and the model select.
-int start(const std::string& command, RunArgs a, comm::Communicator& world) {
+int start(const std::string& command, const RunArgs& a, comm::Communicator& world) {
   std::unique_ptr<comm::Communicator> dry;
   if (a.dry_ranks > 0) dry = comm::make_dry_run(a.dry_rank, a.dry_ranks);
   comm::Communicator& comm = dry ? *dry : world;

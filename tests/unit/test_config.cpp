@@ -67,6 +67,47 @@ TEST_CASE("TOML syntax errors carry their line", "[config]") {
   CHECK_THAT(msg, Contains("syntax"));
 }
 
+TEST_CASE("deep nesting, long keys and huge texts are refused before the TOML parser sees them", "[config]") {
+  // 6000 nested arrays crashed the parser (recursion); a 200-KB dotted key took minutes.
+  const std::string nested =
+      kBase + "\n[network]\nx = " + std::string(6000, '[') + std::string(6000, ']') + "\n";
+  std::string msg = error_of(nested);
+  CHECK_THAT(msg, Contains("test.toml:11"));
+  CHECK_THAT(msg, Contains("nest more than 64 deep"));
+  std::string tables = kBase + "\n[network]\nx = ";
+  for (int i = 0; i < 3500; ++i) tables += "{ a = ";
+  msg = error_of(tables + "1" + std::string(3500, '}') + "\n");
+  CHECK_THAT(msg, Contains("nest more than 64 deep"));
+  std::string dotted = "a";
+  for (int i = 0; i < 40000; ++i) dotted += ".a";
+  msg = error_of(kBase + dotted + " = 1\n");
+  CHECK_THAT(msg, Contains("test.toml:9"));
+  CHECK_THAT(msg, Contains("keys are limited to 1024 bytes"));
+  msg = error_of(kBase + "[" + dotted.substr(0, 99) + "]\n");
+  CHECK_THAT(msg, Contains("keys are limited to 32 parts"));
+  msg = error_of(kBase, {dotted.substr(0, 2001) + "=1"});
+  CHECK_THAT(msg, Contains("--set"));
+  CHECK_THAT(msg, Contains("keys are limited to 1024 bytes"));
+  msg = error_of(kBase + "# " + std::string(17u << 20, 'x') + "\n");
+  CHECK_THAT(msg, Contains("more than the limit of 16 MiB"));
+  // What the scan must not take for keys or nesting: brackets, dots and '=' in strings and comments,
+  // multi-line strings and arrays, inline tables.
+  const std::string fine = kBase + R"(
+description = "a [ { . = ] text"  # a comment with [ { and = a.b.c
+note = """
+[[[[ not a header
+a.b.c.d = 1
+"""
+lit = '[[x'
+params = { tau_m_ms = 20.0, nested = { a = [1, [2, 3]] }, s = "}" }
+list = [
+  1, 2,
+  3,
+]
+)";
+  CHECK_NOTHROW(model::Config::parse(fine, "fine.toml"));
+}
+
 TEST_CASE("a missing model file is an error naming it", "[config]") {
   try {
     model::Config::load("no/such/model.toml");

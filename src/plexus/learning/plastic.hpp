@@ -59,7 +59,9 @@ struct BlockIndex {
         p.src[cur[blk.target[k] - blk.targets.begin]++] = static_cast<std::uint32_t>(s);
     p.dense.assign(nt, 0);
     for (std::size_t r = 0; r < nt; ++r) {
-      bool consecutive = true;
+      // A row without synapses is not dense: dense kernels read its first source (a rank may hold
+      // none of a projection's synapses, or a target none of its own).
+      bool consecutive = p.row[r + 1] > p.row[r];
       for (std::uint32_t k = p.row[r] + 1; k < p.row[r + 1] && consecutive; ++k)
         consecutive = p.src[k] == p.src[k - 1] + 1;
       p.dense[r] = consecutive;

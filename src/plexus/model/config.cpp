@@ -93,7 +93,114 @@ std::string first_message_line(std::string msg) {
   return nl == std::string::npos ? msg : msg.substr(0, nl);
 }
 
+// Limits a model text must keep before toml11 sees it: toml11 parses nesting by recursion (thousands
+// of nested arrays overflow the stack) and dotted keys in time quadratic in their parts. Model files
+// are small; data belongs in HDF5 files. Checked by a scan that knows TOML's strings and comments.
+constexpr std::size_t kMaxModelBytes = 16u << 20;
+constexpr int kMaxNesting = 64;
+constexpr std::size_t kMaxKeyBytes = 1024;
+constexpr int kMaxKeyParts = 32;
+
+void check_limits(const std::string& text, const std::string& name) {
+  if (text.size() > kMaxModelBytes)
+    throw ConfigError(name, 0, "",
+                      fmt::format("the model text is {} bytes, more than the limit of {} MiB; keep large "
+                                  "data (connections, spike trains, trials) in HDF5 files the model names",
+                                  text.size(), kMaxModelBytes >> 20));
+  int line = 1, depth = 0;
+  std::vector<char> open;  // the value brackets open: '[' or '{'
+  // Key position: at the start of a line outside values, or after '{' or ',' in an inline table.
+  bool key = true;
+  std::size_t key_start = 0;
+  int dots = 0;
+  auto key_done = [&](std::size_t end) {
+    if (end - key_start > kMaxKeyBytes)
+      throw ConfigError(
+          name, line, "",
+          fmt::format("a key of {} bytes: keys are limited to {} bytes", end - key_start, kMaxKeyBytes));
+    if (dots + 1 > kMaxKeyParts)
+      throw ConfigError(
+          name, line, "",
+          fmt::format("a dotted key of {} parts: keys are limited to {} parts", dots + 1, kMaxKeyParts));
+    key = false;
+    dots = 0;
+  };
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const char ch = text[i];
+    if (ch == '\n') {
+      ++line;
+      if (depth == 0) {  // the next line starts with a key (or a header)
+        key = true;
+        key_start = i + 1;
+        dots = 0;
+      }
+      continue;
+    }
+    if (ch == '#') {  // a comment, to the end of the line
+      while (i + 1 < n && text[i + 1] != '\n') ++i;
+      continue;
+    }
+    if (ch == '"' || ch == '\'') {  // strings: basic (escapes) or literal, one line or multi-line
+      const bool multi = text.compare(i, 3, std::string(3, ch)) == 0;
+      i += multi ? 3 : 1;
+      for (; i < n; ++i) {
+        if (text[i] == '\n') ++line;
+        if (ch == '"' && text[i] == '\\') {
+          if (i + 1 < n && text[i + 1] == '\n') ++line;
+          ++i;
+          continue;
+        }
+        if (text[i] == ch && (!multi || text.compare(i, 3, std::string(3, ch)) == 0)) {
+          if (multi) {
+            while (i + 3 < n && text[i + 3] == ch) ++i;  // up to two quotes may end the content
+            i += 2;
+          }
+          break;
+        }
+      }
+      continue;
+    }
+    if (key) {
+      if (depth == 0 && ch == '[' && text.find_first_not_of(" \t", key_start) == i) {
+        // A table header, [a.b] or [[a.b]]: a key to its closing bracket.
+        std::size_t j = i;
+        while (j < n && text[j] != '\n' && text[j] != ']') dots += text[j++] == '.';
+        key_start = i;
+        key_done(j);
+        i = j;
+        while (i + 1 < n && text[i + 1] == ']') ++i;
+        continue;
+      }
+      if (ch == '.') ++dots;
+      if (ch == '=') key_done(i);
+      if (ch == '}' && !open.empty()) {  // an empty inline table, or a trailing comma
+        key = false;
+        --i;
+      }
+      continue;
+    }
+    if (ch == '[' || ch == '{') {
+      if (++depth > kMaxNesting)
+        throw ConfigError(name, line, "",
+                          fmt::format("arrays and inline tables nest more than {} deep", kMaxNesting));
+      open.push_back(ch);
+      if (ch == '{') {
+        key = true;
+        key_start = i + 1;
+      }
+    } else if ((ch == ']' || ch == '}') && depth > 0) {
+      --depth;
+      open.pop_back();
+    } else if (ch == ',' && !open.empty() && open.back() == '{') {
+      key = true;
+      key_start = i + 1;
+    }
+  }
+}
+
 Value parse_text(const std::string& text, const std::string& name) {
+  check_limits(text, name);
   std::istringstream in(text);
   try {
     return toml::parse<toml::discard_comments, std::map, std::vector>(in, name);
@@ -112,6 +219,7 @@ void apply_override(Value& root, const std::string& item) {
     throw ConfigError(where, 0, "", "expected KEY=VALUE, for example run.duration_ms=500");
   const std::string key = item.substr(0, eq);
   const std::string text = item.substr(eq + 1);
+  check_limits(key + " = " + text, where);
   std::vector<std::string> parts;
   {
     std::size_t start = 0;
