@@ -76,6 +76,22 @@ r = run(mpi_command(args, 1, "train", sine, "--set", 'record.samples.rec.variabl
 c.check("has no variable 'bogus'" in r.stderr, f"train with a bad sampled variable: {r.stderr.strip()[:300]}")
 c.check(not glob.glob(out + "*"), "train with a bad sampled variable: no output file left behind")
 
+# Not silently: a delay off the step grid, and an output name that holds something else than a result.
+coba = os.path.join(args.source_dir, "models/coba_benchmark.toml")
+short = ["--set", "run.duration_ms=5"]
+r = run(mpi_command(args, 1, "run", coba, *short, "--set", "projections.EE.delay_ms=0.15", "-q",
+                    "-o", os.path.join(d, "delay.h5")), expect=2)
+c.check("'projections.EE.delay_ms'" in r.stderr and "1.5 steps of dt = 0.1 ms" in r.stderr,
+        f"a delay of 1.5 steps is refused with its key: {r.stderr.strip()[:300]}")
+notes = os.path.join(d, "notes.txt")
+with open(notes, "w") as f:
+    f.write("not a result\n")
+r = run(mpi_command(args, 2, "run", coba, *short, "-q", "-o", notes), expect=2)
+c.check("is not an HDF5 file: not replacing it" in r.stderr and open(notes).read() == "not a result\n",
+        f"-o on a file that is not a result: refused, the file kept: {r.stderr.strip()[:300]}")
+r = run(mpi_command(args, 1, "run", coba, *short, "-q", "-o", d), expect=2)
+c.check("is a directory" in r.stderr, f"-o on a directory: {r.stderr.strip()[:300]}")
+
 # A model file that does not exist, and a bad option.
 r = run(mpi_command(args, 1, "run", os.path.join(args.work_dir, "absent.toml"), "-q"), expect=2)
 c.check("absent.toml" in r.stderr, "missing model file named")

@@ -79,6 +79,22 @@ ResultFile::ResultFile(std::filesystem::path final_path, comm::Communicator& com
     impl_->xfer = h5::Handle(static_cast<hid_t>(comm::hdf5_collective_transfer(comm_)), H5Pclose);
     return;
   }
+  // A new run replaces an earlier result of the same name, but nothing else: a mistyped -o must not
+  // destroy a file that is not a result.
+  if (std::filesystem::is_directory(final_))
+    throw UserError(fmt::format("the output '{}' is a directory; give a file name with -o", final_.string()));
+  if (std::filesystem::exists(final_)) {
+    htri_t hdf5;
+    {
+      h5::QuietErrors quiet;
+      hdf5 = H5Fis_hdf5(final_.c_str());
+    }
+    if (hdf5 <= 0)
+      throw UserError(
+          fmt::format("the output '{}' exists and is not an HDF5 file: not replacing it (remove it, "
+                      "or choose another name with -o)",
+                      final_.string()));
+  }
   if (comm_.rank() == 0 && final_.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(final_.parent_path(), ec);

@@ -273,6 +273,17 @@ void Simulation::Impl::build_projections() {
     const synapse::WeightSign sign = weight_sign(spec, src, receptors[static_cast<std::size_t>(r)]);
     // Delay 0 only where the target is advanced after the source within the same step.
     const int min_delay = (src.generator() || tgt.readout()) ? 0 : 1;
+    // A delay is a whole number of steps. A given one that is not is a mistake (a silent rounding
+    // would move spikes by half a step); drawn delays are rounded to the grid, as documented.
+    if (spec.delay_ms && spec.delay_ms->is_constant()) {
+      const double steps = spec.delay_ms->a / net.run.dt_ms;
+      if (std::fabs(steps - std::round(steps)) > 1e-6 * std::max(1.0, steps))
+        node.at("delay_ms")
+            .fail(fmt::format("{} ms is {:.4g} steps of dt = {} ms: a delay must be a whole number of steps "
+                              "(for example {} or {} ms)",
+                              spec.delay_ms->a, steps, net.run.dt_ms, std::floor(steps) * net.run.dt_ms,
+                              std::ceil(steps) * net.run.dt_ms));
+    }
     if (spec.delay_ms && std::round(spec.delay_ms->lowest() / net.run.dt_ms) < min_delay)
       node.at("delay_ms")
           .fail(fmt::format("delays must be at least {} step(s) of dt = {} ms here (only inputs from spike "

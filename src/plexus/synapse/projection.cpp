@@ -17,7 +17,14 @@ namespace plexus::synapse {
 namespace {
 
 std::uint16_t delay_steps(double ms, const BuildSpec& b, bool from_file) {
-  const double steps = std::round(ms / b.dt_ms);
+  const double exact = ms / b.dt_ms;
+  const double steps = std::round(exact);
+  // A delay from a file is a given value: off the grid, it is refused rather than rounded.
+  if (from_file && std::fabs(exact - steps) > 1e-6 * std::max(1.0, exact))
+    b.spec->node.at("file").fail(
+        fmt::format("'{}': a delay of {} ms is {:.4g} steps of dt = {} ms; delays must be "
+                    "whole numbers of steps",
+                    b.spec->file.string(), ms, exact, b.dt_ms));
   if (steps < b.min_delay_steps || steps > std::numeric_limits<std::uint16_t>::max()) {
     const auto& node = b.spec->node;
     const std::string msg =
