@@ -27,7 +27,48 @@ class PlotError(Exception):
 
 
 def text(value):
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def number(attrs, key, default=math.nan):
+    """attrs[key] as a float if it holds one finite number (or a string of one), else `default`: missing, NaN,
+    a word such as "n/a", an array. Attributes may be edited by hand or written by other tools, and an odd
+    one should show as "n/a" in its figure rather than stop the figure."""
+    if key not in attrs:
+        return default
+    value = np.asarray(attrs[key])
+    if value.size != 1:
+        return default
+    value = value.item()
+    try:
+        x = float(text(value) if isinstance(value, (bytes, str)) else value)
+    except (TypeError, ValueError):
+        return default
+    return x if math.isfinite(x) else default
+
+
+def integer(attrs, key, default=None):
+    """attrs[key] as an int, else `default` (see number)."""
+    x = number(attrs, key)
+    return default if math.isnan(x) else int(x)
+
+
+def shown(x, spec="g"):
+    """A number from number() for a title or legend: "n/a" when it was missing or odd."""
+    return "n/a" if math.isnan(x) else format(x, spec)
+
+
+def verdict(attrs):
+    """An example trial's `correct` attribute in words (a missing one reads as wrong, as before)."""
+    if "correct" not in attrs:
+        return "wrong"
+    return {0: "wrong", None: "n/a"}.get(integer(attrs, "correct"), "correct")
+
+
+def members(group):
+    """[(name, object)] of an HDF5 group (none if it is None). h5py's items() gives None for a member it cannot
+    open; indexing raises the reason instead, which main() reports as a damaged file."""
+    return [(name, group[name]) for name in group] if group is not None else []
 
 
 def round_bin(window_ms, dt_ms):
@@ -54,7 +95,7 @@ def read_spikes(group, start, stop):
     """(times, population-local ids) of the spikes in [start, stop)."""
     ts, ids = group["timestamps"], group["node_ids"]
     n = min(ts.shape[0], ids.shape[0])  # a run still writing may have extended only one of them
-    if group.attrs.get("sorting", 0) == BY_TIME:
+    if integer(group.attrs, "sorting", 0) == BY_TIME:
         i0, i1 = bisect(ts, start, n), bisect(ts, stop, n)
         return ts[i0:i1], ids[i0:i1].astype(np.int64)
     t = ts[:n]
@@ -63,7 +104,8 @@ def read_spikes(group, start, stop):
 
 
 def last_time(ds):
-    return float(ds[-1]) if ds.shape[0] else 0.0
+    t = float(ds[-1]) if ds.shape[0] else 0.0
+    return t if math.isfinite(t) else 0.0
 
 
 def populations(f):
@@ -71,20 +113,20 @@ def populations(f):
     pops = f.get("network/populations")
     if pops is None:
         return {}
-    names = sorted(pops, key=lambda n: int(pops[n].attrs.get("first_gid", 0)))
-    return {n: int(pops[n].attrs.get("size", 0)) for n in names}
+    names = sorted(pops, key=lambda n: integer(pops[n].attrs, "first_gid", 0))
+    return {n: max(integer(pops[n].attrs, "size", 0), 0) for n in names}
 
 
 def sample_panels(f, wanted, start, stop):
     """[(population, variable, units, times, values[:, :MAX_TRACES], node_ids)] within the window."""
     panels = []
-    for pop, g in f.get("samples", {}).items():
+    for pop, g in members(f.get("samples")):
         if (wanted and pop not in wanted) or "times_ms" not in g:
             continue
         times = g["times_ms"][()]
         i0, i1 = np.searchsorted(times, start), np.searchsorted(times, stop, side="right")  # samples end steps
         ids = g["node_ids"][:MAX_TRACES] if "node_ids" in g else np.arange(MAX_TRACES)
-        for var, ds in g.items():
+        for var, ds in members(g):
             if var in ("times_ms", "node_ids") or ds.ndim != 2:
                 continue
             rows = min(i1, ds.shape[0])  # a partial file may hold more times than rows, or fewer
@@ -109,7 +151,7 @@ def envelope(t, values, buckets=3000):
 def weight_hists(f, start, stop):
     """[(projection, source, target, [(label, weights), ...])]: first and last snapshot in the window."""
     out = []
-    for name, g in f.get("weights", {}).items():
+    for name, g in members(f.get("weights")):
         vals, times = g["values"], g["times_ms"][()]
         n = min(vals.shape[0], len(times))  # a partial file may have one more of either
         if n == 0 or vals.shape[1] == 0:
@@ -190,9 +232,17 @@ def raster_title(ax, title):
     ax.set_title(title, fontsize="small", loc="left", pad=24)
 
 
+def test_line(ax, value, label, spec, color="C2"):
+    """The test result as a dotted line; a missing or odd value keeps its legend entry, as "n/a"."""
+    if math.isnan(value):
+        ax.plot([], [], color=color, ls=":", lw=1, label=f"{label} n/a")
+    else:
+        ax.axhline(value, color=color, ls=":", lw=1, label=f"{label} {value:{spec}}")
+
+
 def draw_learning_curve(ax, f):
     """Loss (left axis) and, for classification, accuracies (right axis) against training iteration."""
-    classification = int(f["metadata"].attrs.get("classification", 1)) if "metadata" in f else 1
+    classification = integer(f["metadata"].attrs, "classification", 1) if "metadata" in f else 1
     loss = f["training/loss"][()] if "training/loss" in f else None
     if loss is not None:
         ax.plot(np.arange(1, len(loss) + 1), loss, color="C3", lw=1, label="training loss (batch)")
@@ -204,9 +254,9 @@ def draw_learning_curve(ax, f):
             n = min(len(val_it), len(vl))
             ax.plot(val_it[:n], vl[:n], color="C2", marker="." if n < 80 else None, label="validation loss (held-out trials)")
         if "test" in f and "loss" in f["test"].attrs:
-            test = float(f["test"].attrs["loss"])
-            ax.axhline(test, color="C2", ls=":", lw=1, label=f"test loss {test:.4f}")
-        if loss is not None and len(loss) and loss.min() > 0 and loss.max() / loss.min() > 30:
+            test_line(ax, number(f["test"].attrs, "loss"), "test loss", ".4f")
+        finite = loss[np.isfinite(loss)] if loss is not None else np.zeros(0)  # NaN: a gap in the curve
+        if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 30:
             ax.set_yscale("log")
         acc_ax = ax
     else:
@@ -220,8 +270,7 @@ def draw_learning_curve(ax, f):
             acc_ax.plot(val_it[:n], va[:n], color="C2", marker="." if n < 80 else None,
                         label="validation accuracy (held-out trials)")
         if "test" in f and "accuracy" in f["test"].attrs:
-            test = float(f["test"].attrs["accuracy"])
-            acc_ax.axhline(test, color="C2", ls=":", lw=1, label=f"test accuracy {test:.3f}")
+            test_line(acc_ax, number(f["test"].attrs, "accuracy"), "test accuracy", ".3f")
         acc_ax.set_ylabel("accuracy")
         acc_ax.set_ylim(0, 1.02)
     ax.set_xlabel("iteration (one optimiser step per batch)")
@@ -240,7 +289,7 @@ def example_raster(ax, g, sizes, max_neurons, title):
             spikes[pop] = (sg["timestamps"][()], sg["node_ids"][()].astype(np.int64))
     length = float(g["readout"].shape[0]) if "readout" in g else 0.0
     draw_raster(ax, spikes, sizes, max_neurons, length / 1000.0)
-    window = float(g.attrs.get("window_begin_ms", 0.0))
+    window = number(g.attrs, "window_begin_ms", 0.0)
     if 0 < window < length:
         ax.axvspan(window, length, color="C2", alpha=0.08, lw=0)
     raster_title(ax, title)
@@ -251,7 +300,7 @@ def draw_training(path, f, sizes, title, args):
     membrane traces); initial and trained weight distributions."""
     examples = [(n, f["examples"][n]) for n in ("before", "after") if "examples" in f and n in f["examples"]]
     weights = []
-    for name, g in f.get("weights", {}).items():
+    for name, g in members(f.get("weights")):
         vals = g["values"]
         if vals.ndim == 2 and vals.shape[0] >= 2 and "times_ms" not in g:
             stride = max(1, math.ceil(vals.shape[1] / MAX_WEIGHTS))
@@ -265,12 +314,12 @@ def draw_training(path, f, sizes, title, args):
     if examples:
         cols = grid[1:4].subgridspec(3, len(examples), height_ratios=rows[1:4])
         for c, (name, g) in enumerate(examples):
-            label = "correct" if int(g.attrs.get("correct", 0)) else "wrong"
+            label = verdict(g.attrs)
             desc = text(g.attrs.get("description", ""))
             ax_r = fig.add_subplot(cols[0, c])
             example_raster(ax_r, g, sizes, args.max_neurons,
-                           f"{name} training: {desc}" + (f" ({label})" if "label" in g.attrs and int(g.attrs['label']) >= 0 else ""))
-            t = np.arange(g["readout"].shape[0]) * float(f["metadata"].attrs.get("dt_ms", 1.0))
+                           f"{name} training: {desc}" + (f" ({label})" if integer(g.attrs, "label", -1) >= 0 else ""))
+            t = np.arange(g["readout"].shape[0]) * number(f["metadata"].attrs, "dt_ms", 1.0)
             ax_y = fig.add_subplot(cols[1, c], sharex=ax_r)
             y = g["readout"][()]
             for k in range(y.shape[1]):
@@ -279,7 +328,7 @@ def draw_training(path, f, sizes, title, args):
                 tg = g["target"][()]
                 for k in range(tg.shape[1]):
                     ax_y.plot(t, tg[:, k], lw=1, ls="--", color="k", label="target" if k == 0 else None)
-            window = float(g.attrs.get("window_begin_ms", 0.0))
+            window = number(g.attrs, "window_begin_ms", 0.0)
             if 0 < window < t[-1]:
                 ax_y.axvspan(window, t[-1], color="C2", alpha=0.08, lw=0)
             ax_y.set_ylabel("readout y")
@@ -314,7 +363,7 @@ def draw_reward(path, f, sizes, title, args):
     fig = plt.figure(figsize=(13, sum(rows) + 1.2), dpi=args.dpi, constrained_layout=True)
     grid = fig.add_gridspec(len(rows), 1, height_ratios=rows)
     ax = fig.add_subplot(grid[0])
-    batch = float(f["metadata"].attrs.get("batch_size", 1))
+    batch = number(f["metadata"].attrs, "batch_size", 1.0)
     # Success and reward coincide when the only reward is the final one: the reward is drawn dashed.
     for name, colour_, ls, label in (("accuracy", "C0", "-", "success rate (correct turns, batch)"),
                                      ("reward", "C2", "--", "mean reward (batch)"),
@@ -326,8 +375,7 @@ def draw_reward(path, f, sizes, title, args):
         ax.plot(f["validation/iteration"][()] * batch, f["validation/accuracy"][()], "o-", color="C3", ms=3,
                 label="validation success rate (held-out episodes)")
     if "test" in f and "accuracy" in f["test"].attrs:
-        ax.axhline(float(f["test"].attrs["accuracy"]), color="C3", ls=":", lw=1,
-                   label=f"test success {float(f['test'].attrs['accuracy']):.3f}")
+        test_line(ax, number(f["test"].attrs, "accuracy"), "test success", ".3f", color="C3")
     ax.axhline(0.5, color="0.6", lw=0.6, ls="--")
     ax.set_xlabel("training episodes")
     ax.set_ylim(-0.05, 1.05)
@@ -335,16 +383,15 @@ def draw_reward(path, f, sizes, title, args):
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1), ncol=3, frameon=False, fontsize="small")
     if examples:
         cols = grid[1:3].subgridspec(2, len(examples), height_ratios=rows[1:3])
-        dt = float(f["metadata"].attrs.get("dt_ms", 1.0))
+        dt = number(f["metadata"].attrs, "dt_ms", 1.0)
         for c, (name, g) in enumerate(examples):
-            action = int(g.attrs.get("action", -1))
-            side = {0: "left", 1: "right"}.get(action, "none")
-            ok = "correct" if int(g.attrs.get("correct", 0)) else "wrong"
+            side = {0: "left", 1: "right"}.get(integer(g.attrs, "action", -1), "none")
+            ok = verdict(g.attrs)
             ax_r = fig.add_subplot(cols[0, c])
             example_raster(ax_r, g, sizes, args.max_neurons,
                            f"{name} training: {text(g.attrs.get('description', ''))}; turned {side} ({ok}, "
-                           f"reward {float(g.attrs.get('reward', 0)):g})")
-            decision = float(g.attrs.get("decision_ms", -1))
+                           f"reward {shown(number(g.attrs, 'reward', 0.0))})")
+            decision = number(g.attrs, "decision_ms", -1.0)
             y = g["readout"][()]
             t = np.arange(y.shape[0]) * dt
             ax_p = fig.add_subplot(cols[1, c], sharex=ax_r)
@@ -373,15 +420,16 @@ def draw_reward(path, f, sizes, title, args):
 def plastic_projections(f):
     """[(projection, w_max, times_ms, values)] for plastic projections with at least 3 weight snapshots."""
     out = []
-    for name, g in f.get("weights", {}).items():
+    for name, g in members(f.get("weights")):
         attrs = f["network/projections"][name].attrs if name in f.get("network/projections", {}) else {}
-        if "w_max" not in attrs or "values" not in g:
+        w_max = number(attrs, "w_max")
+        if not w_max > 0 or "values" not in g:  # no W_max (or an odd one) to scale the histogram by
             continue
         vals, times = g["values"], g["times_ms"][()]
         n = min(vals.shape[0], len(times))
         if n >= 3 and vals.shape[1] > 0:
             stride = max(1, math.ceil(vals.shape[1] / MAX_WEIGHTS))
-            out.append((name, float(attrs["w_max"]), times[:n], np.abs(vals[:n, ::stride])))
+            out.append((name, w_max, times[:n], np.abs(vals[:n, ::stride])))
     return out
 
 
@@ -429,7 +477,7 @@ def draw_tempotron(path, f, dpi):
     load, patterns, solved = ex["load"][()], ex["patterns"][()], ex["solved_epoch"][()]
     acc = ex["train_accuracy"][()]
     unit_exp = g["units/experiment"][()]
-    epochs = int(g.attrs.get("epochs", err.shape[1] if err.ndim == 2 else 0))
+    epochs = integer(g.attrs, "epochs", err.shape[1] if err.ndim == 2 else 0)
     loads = sorted(set(load.tolist()))
     cmap = plt.get_cmap("viridis")
     col = {a: cmap(i / max(len(loads) - 1, 1)) for i, a in enumerate(loads)}
@@ -459,7 +507,7 @@ def draw_tempotron(path, f, dpi):
     handles = bx.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
     bx.legend(handles=handles, fontsize="small", loc="center left")
     meta = f["metadata"].attrs if "metadata" in f else {}
-    title = (f"{text(meta.get('model', '?'))}: tempotron training, {int(g.attrs.get('afferents', 0))} afferents, "
+    title = (f"{text(meta.get('model', '?'))}: tempotron training, {integer(g.attrs, 'afferents', 'n/a')} afferents, "
              f"{len(loads)} load(s) x {len(load) // max(len(loads), 1)} repeat(s); {meta.get('ranks', '?')} rank(s) x "
              f"{meta.get('threads', '?')} thread(s), Plexus {text(meta.get('plexus_version', '?'))} "
              f"({text(meta.get('git_hash', '?'))})")
@@ -479,9 +527,9 @@ def draw_equilibrium(path, f, dpi):
         ax.plot(epochs, f["training/accuracy"][()], color="C0", marker=".", label="training (as presented)")
     if "validation/epoch" in f and len(f["validation/epoch"]):
         ax.plot(f["validation/epoch"][()], f["validation/accuracy"][()], color="C2", marker=".", label="validation")
-    test = f["test"].attrs.get("accuracy") if "test" in f else None
-    if test is not None:
-        ax.plot([max(len(epochs), 1)], [test], "D", color="C3", label=f"test {test:.4f}")
+    if "test" in f and "accuracy" in f["test"].attrs:
+        test = number(f["test"].attrs, "accuracy")
+        ax.plot([max(len(epochs), 1)], [test], "D", color="C3", label=f"test {shown(test, '.4f')}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")
     ax.grid(alpha=0.3)
@@ -559,8 +607,9 @@ def draw_traces(ax, pop, var, units, t, values, ids):
 
 
 def draw_weights(ax, name, src, tgt, snaps, sizes):
-    lo = min(float(w.min()) for _, w in snaps)
-    hi = max(float(w.max()) for _, w in snaps)
+    snaps = [(label, w[np.isfinite(w)]) for label, w in snaps]  # NaN weights (a damaged file) have no bin
+    lo = min((float(w.min()) for _, w in snaps if len(w)), default=0.0)
+    hi = max((float(w.max()) for _, w in snaps if len(w)), default=0.0)
     pad = 0.0 if hi > lo else max(0.05 * abs(lo), 0.5)  # all weights equal: centre one bar
     bins = np.linspace(lo - pad, hi + pad, 51)
     c = colour(src, sizes) if src in sizes else None
@@ -580,8 +629,8 @@ def draw_force(path, f, title, max_neurons, dpi):
     out, tgt = g["trace/output"][()], g["trace/target"][()]
     names = [n.strip() for n in text(g.attrs.get("output_names", "")).split(",")] or ["x"]
     k = out.shape[1]
-    t0, t1 = float(g.attrs["train_begin_ms"]), float(g.attrs["train_end_ms"])
-    end = float(g.attrs.get("test_end_ms", times[-1] if len(times) else 0.0))
+    end = number(g.attrs, "test_end_ms", float(times[-1]) if len(times) else 0.0)
+    t0, t1 = number(g.attrs, "train_begin_ms", 0.0), number(g.attrs, "train_end_ms", end)
     sizes = populations(f)
     fig = plt.figure(figsize=(12, 2.0 * k + 6.5), dpi=dpi, constrained_layout=True)
     grid = fig.add_gridspec(k + 2, 2, height_ratios=[2.0] * k + [2.2, 3.0])
@@ -620,7 +669,7 @@ def draw_force(path, f, title, max_neurons, dpi):
         sg = g.get(f"spikes/{which}")
         if sg is None:
             continue
-        lo, hi = float(sg.attrs["start_ms"]), float(sg.attrs["stop_ms"])
+        lo, hi = number(sg.attrs, "start_ms"), number(sg.attrs, "stop_ms")  # NaN: no raster, n/a in the title
         spikes = {p: (sg[p]["timestamps"][()], sg[p]["node_ids"][()].astype(np.int64)) for p in sg}
         spikes = {p: spikes[p] for p in sorted(spikes, key=lambda p: list(sizes).index(p) if p in sizes else 0)}
         for p, (_, ids) in spikes.items():
@@ -629,13 +678,13 @@ def draw_force(path, f, title, max_neurons, dpi):
         if spikes and hi > lo:
             draw_raster(ax, spikes, sizes, max_neurons, (hi - lo) / 1000.0)
             ax.set_xlim(lo, hi)
-        raster_title(ax, f"{'before' if which == 'before' else 'after'} training ({lo:g} to {hi:g} ms)")
+        raster_title(ax, f"{'before' if which == 'before' else 'after'} training ({shown(lo)} to {shown(hi)} ms)")
         ax.set_xlabel("time (ms)")
     summary = ""
     if "metrics" in g:
         mg = g["metrics"]
         rms = mg["train_rms"][()]
-        summary = f"\nRMS error over the last {float(mg.attrs.get('rms_window_ms', 0)):g} ms of training: " + \
+        summary = f"\nRMS error over the last {shown(number(mg.attrs, 'rms_window_ms'))} ms of training: " + \
                   ", ".join(f"{x:.4f}" for x in rms)
         if "correlation" in mg and mg["correlation"].shape[0]:
             corr, amp, fr = mg["correlation"][()], mg["amplitude"][()], mg["frequency_hz"][()]
@@ -646,11 +695,31 @@ def draw_force(path, f, title, max_neurons, dpi):
     plt.close(fig)
 
 
+def one_line(error):
+    """An exception's message on one line (a KeyError's without the quotes str() adds)."""
+    return " ".join(text(error.args[0] if isinstance(error, KeyError) and error.args else error).split())
+
+
+def still_written(path):
+    """A hint for a file that may be open for writing."""
+    return ("; if the run is still going, try again when it has ended (HDF5 files cannot be read reliably while "
+            "they are written)" if path.endswith(".partial") else "")
+
+
 def open_result(path):
+    """The result file, open for reading; a PlotError naming the file and what is wrong if it cannot be."""
     if not os.path.exists(path):
         raise PlotError(f"no such file: {path}")
-    if os.path.isdir(path) or not h5py.is_hdf5(path):
-        raise PlotError(f"not an HDF5 file: {path}")
+    if os.path.isdir(path):
+        raise PlotError(f"{path}: is a directory, not a result file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as e:
+        raise PlotError(f"{path}: cannot read it: {e.strerror}")
+    if not h5py.is_hdf5(path):
+        raise PlotError(f"{path}: " + ("empty file (was the run cut short?)" if os.path.getsize(path) == 0
+                                       else "not an HDF5 file, or damaged"))
     for attempt in range(3):
         try:
             # No file locking, so the .partial file of a running job can be opened; while the run is
@@ -658,8 +727,18 @@ def open_result(path):
             return h5py.File(path, "r", locking=False)
         except OSError as e:
             if attempt == 2:
-                raise PlotError(f"cannot open {path}: {e}")
+                what = "truncated HDF5 file" if "truncated" in str(e) else "damaged HDF5 file"
+                raise PlotError(f"{path}: {what}, cannot open it ({one_line(e)}){still_written(path)}")
             time.sleep(0.5)
+
+
+def raised_by_h5py(error):
+    """Whether `error` comes from h5py reading the file (an object or attribute missing, damaged structures),
+    rather than from a mistake in the code here, which should keep its traceback."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_globals.get("__name__", "").split(".")[0] == "h5py"
 
 
 def default_output(path):
@@ -698,7 +777,9 @@ def plot(args):
         if "training" in f:
             out = args.output or default_output(path)
             model = text(meta.get("model", os.path.basename(path)))
-            title = (f"{model}: trained {int(f['training'].attrs.get('iterations', len(f['training/loss'])))} "
+            iterations = integer(f["training"].attrs, "iterations",
+                                 len(f["training/loss"]) if "training/loss" in f else "n/a")
+            title = (f"{model}: trained {iterations} "
                      f"iterations of {meta.get('batch_size', '?')} trial(s), {meta.get('ranks', '?')} rank(s) x "
                      f"{meta.get('threads', '?')} thread(s), Plexus {text(meta.get('plexus_version', '?'))} "
                      f"({text(meta.get('git_hash', '?'))})" + ("\nUNFINISHED RUN" if unfinished else ""))
@@ -707,11 +788,11 @@ def plot(args):
             else:
                 draw_training(out, f, sizes, title, args)
             return [out]
-        duration = float(meta.get("duration_ms", 0.0))
-        dt = float(meta.get("dt_ms", 0.0))
+        duration = number(meta, "duration_ms", 0.0)
+        dt = number(meta, "dt_ms", 0.0)
         # An unfinished run has data only up to its last flush: end the default window there.
-        ends = [last_time(g["timestamps"]) for g in f.get("spikes", {}).values() if "timestamps" in g]
-        ends += [last_time(g["times_ms"]) for g in f.get("samples", {}).values() if "times_ms" in g]
+        ends = [last_time(g["timestamps"]) for _, g in members(f.get("spikes")) if "timestamps" in g]
+        ends += [last_time(g["times_ms"]) for _, g in members(f.get("samples")) if "times_ms" in g]
         data_end = max(ends, default=0.0)
         run_end = data_end if unfinished or not duration else duration
         if run_end <= 0:
@@ -723,7 +804,7 @@ def plot(args):
             raise PlotError(f"--start {start:g} ms is not before the end of the data ({run_end:g} ms)")
 
         spikes = {}
-        for pop, g in f.get("spikes", {}).items():
+        for pop, g in members(f.get("spikes")):
             if (wanted is None or pop in wanted) and "timestamps" in g:
                 spikes[pop] = read_spikes(g, start, stop)
                 if not sizes.get(pop):  # not in /network: assume the highest id seen is the last neuron
@@ -736,11 +817,12 @@ def plot(args):
             raise PlotError(f"nothing to plot in {path}: no spikes, samples, weights or training curves"
                             + (f" for population(s) {args.populations}" if wanted else ""))
 
+        planned = shown(number(meta, "duration_ms"))
         title = (f"{text(meta.get('model', os.path.basename(path)))}: {meta.get('ranks', '?')} rank(s) x "
-                 f"{meta.get('threads', '?')} thread(s), {duration:g} ms {'planned' if unfinished else 'simulated'}, "
+                 f"{meta.get('threads', '?')} thread(s), {planned} ms {'planned' if unfinished else 'simulated'}, "
                  f"Plexus {text(meta.get('plexus_version', '?'))} ({text(meta.get('git_hash', '?'))})")
         if unfinished:
-            title += f"\nUNFINISHED RUN: data up to {data_end:g} of {duration:g} ms"
+            title += f"\nUNFINISHED RUN: data up to {data_end:g} of {planned} ms"
 
         out = args.output or default_output(path)
         plastic = plastic_projections(f)
@@ -960,9 +1042,13 @@ def main():
     except PlotError as e:
         print(f"plexus-plot: error: {e}", file=sys.stderr)
         sys.exit(2)
-    except (OSError, KeyError) as e:  # a damaged file, or one being written as we read it
-        hint = ("; if the run is still going, try again when it has ended (HDF5 files cannot be read "
-                "reliably while they are written)" if args.file.endswith(".partial") else "")
-        print(f"plexus-plot: error: cannot read {args.file}: {e}{hint}", file=sys.stderr)
-        sys.exit(2)
+    except (OSError, KeyError, RuntimeError) as e:
+        if raised_by_h5py(e):  # a damaged file, one lacking what its figure needs, or one being written as we read it
+            print(f"plexus-plot: error: {args.file}: damaged or incomplete result file ({one_line(e)})"
+                  f"{still_written(args.file)}", file=sys.stderr)
+            sys.exit(2)
+        if isinstance(e, OSError):  # e.g. the PNG cannot be written: the system's message names the path
+            print(f"plexus-plot: error: {one_line(e)}", file=sys.stderr)
+            sys.exit(2)
+        raise
 
