@@ -3,6 +3,8 @@ rank count, and no output file left behind (neither the result nor a .partial)."
 import glob
 import os
 
+import h5py
+
 from common import Checker, mpi_command, parse_args, run
 
 args = parse_args()
@@ -91,6 +93,21 @@ c.check("is not an HDF5 file: not replacing it" in r.stderr and open(notes).read
         f"-o on a file that is not a result: refused, the file kept: {r.stderr.strip()[:300]}")
 r = run(mpi_command(args, 1, "run", coba, *short, "-q", "-o", d), expect=2)
 c.check("is a directory" in r.stderr, f"-o on a directory: {r.stderr.strip()[:300]}")
+
+# A training whose loss becomes NaN (a learning rate of 1e300 makes the weights infinite after the first
+# batch) stops with a message naming the iteration, or, with on_nonfinite = "skip_batch", skips the update.
+mouse = os.path.join(args.source_dir, "models/tmaze_mouse100.toml")
+blowup = ["--set", "train.iterations=4", "--set", "train.batch_size=2", "--set", "train.validation_trials=2",
+          "--set", "train.test_trials=2", "--set", "train.learning_rate=1e300", "--set", "train.optimizer=sgd"]
+r = run(mpi_command(args, 2, "train", mouse, *blowup, "-q", "-o", os.path.join(d, "nan.h5")), expect=1)
+c.check("iteration 2: the batch's loss is not a finite number" in r.stderr and "on_nonfinite" in r.stderr,
+        f"a NaN loss stops the training: {r.stderr.strip()[:300]}")
+out = os.path.join(d, "nan_skipped.h5")
+r = run(mpi_command(args, 2, "train", mouse, *blowup, "--set", "train.on_nonfinite=skip_batch", "-o", out))
+with h5py.File(out, "r") as f:
+    skipped = int(f["training"].attrs["skipped_batches"])
+c.check(skipped == 3 and r.stderr.count("skipped: not finite") == 3,
+        f"on_nonfinite = skip_batch: 3 batches skipped, and said so ({skipped})")
 
 # A model file that does not exist, and a bad option.
 r = run(mpi_command(args, 1, "run", os.path.join(args.work_dir, "absent.toml"), "-q"), expect=2)

@@ -42,6 +42,17 @@ std::uint16_t delay_steps(double ms, const BuildSpec& b, bool from_file) {
   return static_cast<std::uint16_t>(steps);
 }
 
+// A weight that is not a finite number as stored (a distribution that overflows, a file's NaN) would
+// make every later value NaN and let a run go on without a word.
+[[noreturn]] void non_finite_weight(const BuildSpec& b, double w, Gid source, Gid target, bool from_file) {
+  const auto& node = b.spec->node;
+  const std::string msg =
+      fmt::format("the weight of synapse {} -> {} is {} as stored ({}): weights must be finite", source,
+                  target, w, from_file ? "from the file" : "drawn");
+  if (from_file) node.at("file").fail(fmt::format("'{}': {}", b.spec->file.string(), msg));
+  node.at("weight").fail(msg);
+}
+
 double signed_weight(double w, WeightSign s) {
   switch (s) {
     case WeightSign::AsDrawn:
@@ -110,6 +121,8 @@ Projection Projection::build(const BuildSpec& b) {
         const double w = file_weights ? b.list->weight[entry] : spec.weight->sample(ws);
         if (spec.zero_mean_rows) row.emplace_back(k, w);
         blk.weight[k] = static_cast<Weight>(signed_weight(w, b.sign));
+        if (!std::isfinite(blk.weight[k])) [[unlikely]]
+          non_finite_weight(b, w, s, t, file_weights);
         if (!p.constant_delay_) {
           const double d = file_delays ? b.list->delay_ms[entry] : spec.delay_ms->sample(ds);
           const auto steps = delay_steps(d, b, file_delays);

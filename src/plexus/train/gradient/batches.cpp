@@ -226,7 +226,7 @@ TrialResult GradientTraining::Impl::run_trial(task::Stream stream, std::uint64_t
   return run_jobs({Job{stream, index, learn, k}}).front();
 }
 
-void GradientTraining::Impl::end_batch() {
+void GradientTraining::Impl::end_batch(std::int64_t iteration, bool finite_loss) {
   // The batch's spike counts and trials, over the workers and the groups (exact: integers).
   std::vector<double> counts(net.total_neurons, 0.0);
   double trials = 0.0;
@@ -265,10 +265,24 @@ void GradientTraining::Impl::end_batch() {
   double total = 0.0;
   for (double x : per_gid) total += x;
   grad_norm = std::sqrt(total + replicated);
-  double scale = 1.0;
-  if (clip_norm > 0.0 && grad_norm > clip_norm) scale = clip_norm / grad_norm;
-  rule->apply(optimizer.next(), scale);
-  ++optimizer.steps;
+  // The loss and the norm are the same on every rank (sums in rank order): all decide alike.
+  skipped_batch = !finite_loss || !std::isfinite(grad_norm);
+  if (skipped_batch && !skip_nonfinite)
+    throw std::runtime_error(
+        fmt::format("iteration {}: the batch's {} is not a finite number (gradient norm {}); the weights are "
+                    "those before "
+                    "it. Lower the learning rate or clip the gradient (train.clip_grad_norm), or set "
+                    "train.on_nonfinite = "
+                    "\"skip_batch\" to skip such batches",
+                    iteration + 1, finite_loss ? "gradient" : "loss", grad_norm));
+  if (!skipped_batch) {
+    double scale = 1.0;
+    if (clip_norm > 0.0 && grad_norm > clip_norm) scale = clip_norm / grad_norm;
+    rule->apply(optimizer.next(), scale);
+    ++optimizer.steps;
+  } else {
+    ++skipped_batches;
+  }
   rule->begin_batch(static_cast<std::uint64_t>(batch));
   refresh_feedback();
 }

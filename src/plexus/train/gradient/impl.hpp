@@ -116,6 +116,9 @@ struct GradientTraining::Impl final : checkpoint::Component {
   // projection in target order (as checkpoints keep them). Best is the highest accuracy, or for a
   // regression task (whose accuracy is always 0) the lowest loss: best_score is then minus the loss.
   bool restore_best = false;
+  bool skip_nonfinite = false;       // on_nonfinite = "skip_batch"
+  bool skipped_batch = false;        // the last batch was skipped
+  std::int64_t skipped_batches = 0;  // in this process
   double best_score = -1.0;
   std::int64_t best_iteration = 0;
   std::vector<std::vector<synapse::Weight>> best_weights;
@@ -167,7 +170,9 @@ struct GradientTraining::Impl final : checkpoint::Component {
   std::vector<TrialResult> run_shared(std::uint64_t first, std::uint64_t count, task::Stream stream,
                                       bool learn, std::uint64_t batch_first);
   TrialResult run_trial(task::Stream stream, std::uint64_t index, bool learning);
-  void end_batch();
+  // Completes the batch: its gradient, and the update unless the batch was not finite (`finite_loss`
+  // false, or a non-finite gradient): then the run stops, or skips the update (on_nonfinite).
+  void end_batch(std::int64_t iteration, bool finite_loss);
   void refresh_feedback();
   std::vector<SynapseValue> gather(std::vector<SynapseValue> local) const;
   const model::ProjectionSpec& projection(const std::string& name) const;

@@ -149,7 +149,7 @@ void GradientTraining::run(Shell& shell) {
   for (std::int64_t it = p.done; go_on && it < I.iterations && !p.reached_target; ++it) {
     const auto t0 = Clock::now();
     const BatchSums b = I.run_batch(it);
-    I.end_batch();
+    I.end_batch(it, std::isfinite(b.loss));
     const double secs = since(t0);
     I.iter_seconds += secs;
     p.last_loss = b.loss / b.n;
@@ -186,6 +186,7 @@ void GradientTraining::run(Shell& shell) {
     }
     if (I.file) I.file->flush();
     p.done = it + 1;
+    if (I.skipped_batch) val += "  skipped: not finite";
     I.iteration_line(it, b, secs, val);
     std::vector<std::pair<std::string, double>> seen{{"loss", p.last_loss},
                                                      {"accuracy", p.last_accuracy},
@@ -252,6 +253,8 @@ void GradientTraining::Impl::write_results(io::ResultFile& f,
   f.attribute("/training", "iterations", static_cast<std::int64_t>(progress.done));
   f.attribute("/training", "seconds_per_iteration", ran ? iter_seconds / static_cast<double>(ran) : 0.0);
   f.attribute("/training", "reached_target", static_cast<std::int64_t>(progress.reached_target));
+  if (skip_nonfinite)  // batches skipped by this process (after a resume: since the resume)
+    f.attribute("/training", "skipped_batches", skipped_batches);
   const bool classification = workers.front()->task->classification();
   if (restored_iteration > 0) {
     f.attribute("/training", "restored_iteration", restored_iteration);

@@ -44,6 +44,7 @@ const std::vector<std::string> kDriverKeys = {"iterations",
                                               "example_cells",
                                               "mode",
                                               "restore_best",
+                                              "on_nonfinite",
                                               "learning_rate_scale",
                                               "parallel",
                                               "memory_limit_mb"};
@@ -118,6 +119,8 @@ void GradientTraining::Impl::read_settings() {
   // Without validation there is nothing to choose from, and the last weights are tested as usual
   // (so that a short run with validation_trials = 0 needs no second override).
   restore_best = tr.boolean_or("restore_best", false);
+  // A batch whose loss or gradient is not a finite number would spread NaN into every weight.
+  skip_nonfinite = tr.choice("on_nonfinite", {"stop", "skip_batch"}, "stop") == "skip_batch";
 }
 
 // [train] mode: the objective; another objective's keys are refused, and so is a rule that cannot
@@ -493,8 +496,8 @@ int GradientTraining::batch_size() const {
 TrialResult GradientTraining::trial(task::Stream stream, std::uint64_t index, bool learning) {
   return impl_->run_trial(stream, index, learning);
 }
-void GradientTraining::end_batch() {
-  impl_->end_batch();
+void GradientTraining::end_batch(std::int64_t iteration, bool finite_loss) {
+  impl_->end_batch(iteration, finite_loss);
 }
 void GradientTraining::set_learning_signal(std::function<double(Step, Gid)> f) {
   impl_->signal_override = std::move(f);

@@ -63,7 +63,7 @@ class GradientTraining final : public Experiment {
   // Pieces, for tests: one trial (learning = accumulate gradients), and the end of a batch
   // (optimiser step over the gradients accumulated since the last one).
   TrialResult trial(task::Stream stream, std::uint64_t index, bool learning);
-  void end_batch();
+  void end_batch(std::int64_t iteration, bool finite_loss);
   // Accumulated gradient (before end_batch clears it) and current weights of a projection, every
   // synapse of the network in (target, source) order, on every rank alike.
   std::vector<SynapseValue> gradient(const std::string& projection) const;
