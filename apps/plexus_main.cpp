@@ -12,7 +12,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <new>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
@@ -154,6 +156,20 @@ int dispatch(CLI::App& app, CLI::App* run_cmd, CLI::App* train_cmd, CLI::App* re
 
 }  // namespace
 
+namespace {
+// What a failure says: an allocation failure (possibly passed on by another rank as text) explains itself.
+std::string failure_text(const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
+      std::string_view(e.what()).find("bad_alloc") != std::string_view::npos)
+    return fmt::format(
+        "out of memory ({}): the run needs more memory per rank than it was given; use more ranks "
+        "or nodes, or see what each rank needs first with `plexus scale-test MODEL.toml --neurons N "
+        "--dry-run-ranks R`",
+        e.what());
+  return e.what();
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   std::unique_ptr<plexus::comm::Environment> env;
   try {
@@ -232,7 +248,7 @@ int main(int argc, char** argv) {
     if (root) std::fprintf(stderr, "plexus: error: %s\n", e.what());
     return plexus::kExitUsage;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "plexus: rank %d failed: %s\n", world->rank(), e.what());
+    std::fprintf(stderr, "plexus: rank %d failed: %s\n", world->rank(), failure_text(e).c_str());
     // The other ranks may be waiting in a collective: end the job rather than hang.
     if (world->size() > 1) env->abort(plexus::kExitFailure);
     return plexus::kExitFailure;

@@ -2,6 +2,8 @@
 rank count, and no output file left behind (neither the result nor a .partial)."""
 import glob
 import os
+import resource
+import subprocess
 
 import h5py
 
@@ -108,6 +110,21 @@ with h5py.File(out, "r") as f:
     skipped = int(f["training"].attrs["skipped_batches"])
 c.check(skipped == 3 and r.stderr.count("skipped: not finite") == 3,
         f"on_nonfinite = skip_batch: 3 batches skipped, and said so ({skipped})")
+
+# A scale that makes a population too large is reported at network.scale (the key the user typed), and
+# running out of memory says so (an address-space limit of 200 MB against a network that needs more).
+r = run(mpi_command(args, 1, "run", coba, "--set", "network.scale=1e12", "-q", "-o", os.path.join(d, "big.h5")),
+        expect=2)
+c.check("'network.scale': scaling by" in r.stderr and "populations.E.size" in r.stderr,
+        f"an absurd scale is reported at network.scale: {r.stderr.strip()[:300]}")
+# (Not under the sanitizer presets: their run-time reserves more address space than the limit.)
+sanitized = any(s in args.plexus for s in ("build-asan", "build-tsan"))
+limited = None if sanitized else subprocess.run([args.plexus, "run", coba, "--set", "network.scale=60", "--set", "run.duration_ms=1", "-q",
+                          "-o", os.path.join(d, "oom.h5")], capture_output=True, text=True,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (200 << 20, 200 << 20)))
+if limited is not None:
+    c.check(limited.returncode == 1 and "out of memory" in limited.stderr and "scale-test" in limited.stderr,
+            f"out of memory explained: exit {limited.returncode}, {limited.stderr.strip()[-300:]}")
 
 # A model file that does not exist, and a bad option.
 r = run(mpi_command(args, 1, "run", os.path.join(args.work_dir, "absent.toml"), "-q"), expect=2)

@@ -350,8 +350,18 @@ Network Network::from_config(Config config) {
       const Network base = from_config(reparse(sets));
       if (scalable_neurons(base) <= 0)
         nw->at("scale").fail("there is no population of ordinary neurons to scale");
-      for (auto& s : scale_overrides(base, f, keep)) sets.insert(sets.end() - 1, std::move(s));
-      return from_config(reparse(sets));
+      const auto made = scale_overrides(base, f, keep);
+      sets.insert(sets.end() - 1, made.begin(), made.end());
+      try {
+        return from_config(reparse(sets));
+      } catch (const ConfigError& e) {
+        // A value the scaling made is wrong: say so at network.scale, not at a key the user never typed.
+        for (const auto& s : made)
+          if (e.file() == "--set " + s)
+            nw->at("scale").fail(fmt::format("scaling by {} makes {} = {}: {}", f, e.key(),
+                                             s.substr(s.find('=') + 1), e.message()));
+        throw;
+      }
     }
   }
   // [task] and [train] are read by the task and learning modules; here they are only kept.
