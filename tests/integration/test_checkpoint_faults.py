@@ -110,4 +110,21 @@ c.check(f"from {os.path.join(ck, before[-1])}" in r.stdout, "resume used the new
 compare("kill -9 during a write", out)
 c.check(not [d for d in os.listdir(ck) if d.startswith(".tmp-ckpt-")], "the next checkpoint cleared the left-over")
 
+# --- a damaged newest checkpoint: refused, and the message points to the one before it -------------------
+small = [os.path.join(args.source_dir, "models/coba_benchmark.toml"), "--set", "run.duration_ms=100"]
+out = os.path.join(w, "damaged.h5")
+ck = os.path.join(w, "damaged_ck")
+run([args.plexus, "run", *small, "-o", out, "--checkpoint-dir", ck, "--checkpoint-every", "20ms",
+     "--stop-at-ms", "60", "-q"])
+kept = checkpoints(ck)
+c.check(len(kept) == 2, f"two checkpoints kept ({kept})")
+manifest = os.path.join(ck, kept[-1], "manifest.txt")
+with open(manifest, "r+b") as f:
+    f.truncate(os.path.getsize(manifest) // 2)
+r = run([args.plexus, "resume", ck, "-q"], expect=2)
+c.check(f"plexus resume {os.path.join(ck, kept[0])}" in r.stderr,
+        f"the refusal names the checkpoint before it: {r.stderr.strip()[:400]}")
+r = run([args.plexus, "resume", os.path.join(ck, kept[0]), "-q"])
+c.check(r.returncode == 0, "that older checkpoint resumes")
+
 c.finish()

@@ -416,6 +416,18 @@ std::string locate(const std::filesystem::path& given, comm::Communicator& comm)
   return located;
 }
 
+// When the newest checkpoint of a directory is refused, the one before it may be intact: say which.
+std::string older_checkpoint(const std::filesystem::path& where, const std::filesystem::path& refused) {
+  const auto all = checkpoint::list(where);
+  const auto it = std::find(all.begin(), all.end(), refused);
+  if (it == all.end() || it == all.begin()) return "";
+  const auto older = *std::prev(it);
+  return fmt::format(
+      "; the checkpoint before it may be intact: plexus resume {} (remove or move the damaged "
+      "one to make that the newest)",
+      older.string());
+}
+
 model::Network network_of(const checkpoint::Manifest& m, const std::filesystem::path& ckpt, bool root) {
   if (m.plexus_version != version::version())
     throw UserError(fmt::format("checkpoint '{}' was written by Plexus {}; this is Plexus {}", ckpt.string(),
@@ -447,7 +459,13 @@ int resume(const std::filesystem::path& where, comm::Communicator& comm, ShellOp
     return kExitOk;
   }
   const std::filesystem::path ckpt = located;
-  checkpoint::Snapshot snapshot(ckpt, comm);
+  std::unique_ptr<checkpoint::Snapshot> held;
+  try {
+    held = std::make_unique<checkpoint::Snapshot>(ckpt, comm);
+  } catch (const UserError& e) {
+    throw UserError(std::string(e.what()) + older_checkpoint(where, ckpt));
+  }
+  checkpoint::Snapshot& snapshot = *held;
   const auto& m = snapshot.manifest();
   const auto kind_name = m.texts.find("run/experiment");
   const ExperimentInfo* kind =
