@@ -23,5 +23,7 @@ struct ScaleArgs {
 int scale_test(const ScaleArgs& a, comm::Communicator& world);
 // plexus inspect FILE.h5 | MODEL.toml (inspect.cpp); rank 0 only.
 int inspect(const std::string& path, const std::vector<std::string>& sets);
+// plexus verify FILE... (verify.cpp): are the files' checksummed datasets intact? rank 0 only.
+int verify(const std::vector<std::string>& paths);
 
 }  // namespace plexus::app

@@ -223,6 +223,15 @@ void summarise_tempotron(const io::Reader& r) {
 int inspect(const std::string& path, const std::vector<std::string>& sets) {
   if (std::filesystem::path(path).extension() == ".toml") return inspect_model(path, sets);
   if (!sets.empty()) throw UserError("--set applies to model files (.toml), not to result files");
+  // A damaged file is refused in one line before anything is printed. Files up to 1 GiB are checked
+  // whole (every chunk's checksum); larger ones by what is read below, and whole by `plexus verify`.
+  constexpr std::uintmax_t kCheckWhole = std::uintmax_t{1} << 30;
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  if (!ec && bytes <= kCheckWhole) {
+    const auto v = io::verify(path);
+    if (!v.intact()) throw UserError(fmt::format("{}: damaged: {}", path, v.damaged.front()));
+  }
   io::Reader r(path);
   std::cout << path << "\n";
   const std::string experiment = r.attribute("/metadata", "experiment");

@@ -5,6 +5,7 @@
 //   plexus resume DIR [--threads N]        (any run kind; under mpiexec -n M, any M)
 //   plexus scale-test MODEL.toml --neurons N [--keep indegree|p] [--dry-run-ranks R]
 //   plexus inspect FILE.h5 | MODEL.toml [--set key=value]...
+//   plexus verify FILE.h5...
 //   plexus models
 // `run`, `train` and `resume` go through the run shell (train/shell.hpp): `run` is the "simulate"
 // experiment, `train` the experiment that drives the model's [train] rule, as registered.
@@ -232,6 +233,10 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("file", inspect_path, "Result file (HDF5), or a model file (TOML)")->required();
   std::vector<std::string> inspect_sets;
   inspect_cmd->add_option("--set", inspect_sets, "Override a model key (repeatable; model files only)");
+  std::vector<std::string> verify_paths;
+  auto* verify_cmd =
+      app.add_subcommand("verify", "Check that result files are intact (every chunk's checksum)");
+  verify_cmd->add_option("files", verify_paths, "Result files (HDF5), .partial files too")->required();
   app.add_subcommand("models", "List the neuron models, learning rules and tasks");
 
   try {
@@ -242,6 +247,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (*verify_cmd) return root ? app::verify(verify_paths) : plexus::kExitOk;
     return dispatch(app, run_cmd, train_cmd, resume_cmd, scale_cmd, inspect_cmd, ra, ta, rsa, sa,
                     inspect_path, inspect_sets, *world);
   } catch (const plexus::UserError& e) {

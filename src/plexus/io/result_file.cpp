@@ -52,8 +52,11 @@ void ensure_groups(hid_t file, const std::string& path) {
 // Chunks allocated when a dataset is extended, as parallel HDF5 does anyway: a file written by one
 // process without MPI-IO (incremental allocation) and continued by several ranks from a checkpoint
 // otherwise fails in collective writes (MPI_File_set_view: invalid datatype, HDF5 1.10 + OMPIO).
+// Every chunk also carries HDF5's Fletcher-32 checksum, checked on every read: a flipped byte in a
+// stored chunk (spikes, samples, curves) is found by `plexus verify`, by resume and by any reader.
 void set_allocation(hid_t dcpl) {
   H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+  h5::check_status(H5Pset_fletcher32(dcpl), "set the Fletcher-32 filter");
 }
 
 }  // namespace
@@ -359,6 +362,23 @@ PLEXUS_INSTANTIATE(std::uint32_t)
 #undef PLEXUS_INSTANTIATE
 
 // ------------------------------------------------------------------------------------------------
+namespace {
+// The first HDF5 error message on the stack (for example "data error detected by Fletcher32 checksum").
+std::string hdf5_reason() {
+  std::string reason;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* out) -> herr_t {
+        auto& r = *static_cast<std::string*>(out);
+        if (e->desc && *e->desc) r = e->desc;  // the innermost description is the most specific
+        return 0;
+      },
+      &reason);
+  return reason;
+}
+
+}  // namespace
+
 Reader::Reader(const std::filesystem::path& path) : path_(path) {
   h5::QuietErrors quiet;
   if (!std::filesystem::exists(path)) throw UserError(fmt::format("{}: no such file", path.string()));
@@ -427,26 +447,35 @@ DatasetInfo Reader::info(const std::string& dataset) const {
   return {dataset, std::vector<std::uint64_t>(dims.begin(), dims.end()), type_name(type.id())};
 }
 
-std::vector<double> Reader::read_doubles(const std::string& dataset) const {
-  auto ds = h5::dataset(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT), dataset);
+namespace {
+// A whole dataset as T. A read that fails (a chunk whose checksum does not match, a truncated file) is
+// the file's fault: a UserError naming the file, the dataset and HDF5's reason.
+template <class T>
+std::vector<T> read_whole(hid_t file, const std::filesystem::path& path, const std::string& dataset) {
+  h5::QuietErrors quiet;
+  const hid_t id = H5Dopen2(file, dataset.c_str(), H5P_DEFAULT);
+  if (id < 0)
+    throw UserError(
+        fmt::format("{}: dataset {} cannot be opened ({})", path.string(), dataset, hdf5_reason()));
+  h5::Handle ds(id, H5Dclose);
   auto space = h5::dataspace(H5Dget_space(ds.id()));
   const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space.id()));
-  std::vector<double> out(n);
-  if (n)
-    h5::check_status(H5Dread(ds.id(), H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
-                     "read " + dataset);
+  std::vector<T> out(n);
+  if (n && H5Dread(ds.id(), h5::native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+    throw UserError(
+        fmt::format("{}: dataset {} cannot be read ({}); the file is damaged (plexus verify checks "
+                    "all of it)",
+                    path.string(), dataset, hdf5_reason()));
   return out;
+}
+}  // namespace
+
+std::vector<double> Reader::read_doubles(const std::string& dataset) const {
+  return read_whole<double>(file_, path_, dataset);
 }
 
 std::vector<std::uint64_t> Reader::read_u64(const std::string& dataset) const {
-  auto ds = h5::dataset(H5Dopen2(file_, dataset.c_str(), H5P_DEFAULT), dataset);
-  auto space = h5::dataspace(H5Dget_space(ds.id()));
-  const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space.id()));
-  std::vector<std::uint64_t> out(n);
-  if (n)
-    h5::check_status(H5Dread(ds.id(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()),
-                     "read " + dataset);
-  return out;
+  return read_whole<std::uint64_t>(file_, path_, dataset);
 }
 
 namespace {
@@ -580,6 +609,79 @@ std::string Reader::attribute(const std::string& object, const std::string& name
     default:
       return "?";
   }
+}
+
+// ------------------------------------------------------------------------------------------------
+namespace {
+
+herr_t collect_dataset(hid_t, const char* name, const H5O_info_t* info, void* out) {
+  if (info->type == H5O_TYPE_DATASET)
+    static_cast<std::vector<std::string>*>(out)->push_back(std::string("/") + name);
+  return 0;
+}
+
+}  // namespace
+
+Verification verify(const std::filesystem::path& path, const std::map<std::string, std::uint64_t>& rows) {
+  h5::QuietErrors quiet;
+  if (!std::filesystem::exists(path)) throw UserError(fmt::format("{}: no such file", path.string()));
+  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (fid < 0) throw UserError(fmt::format("{}: not an HDF5 file, or damaged", path.string()));
+  h5::Handle file(fid, H5Fclose);
+  Verification v;
+  std::vector<std::string> names;
+  if (H5Ovisit2(file.id(), H5_INDEX_NAME, H5_ITER_INC, collect_dataset, &names, H5O_INFO_BASIC) < 0) {
+    v.damaged.push_back(fmt::format("(structure): the file's groups cannot be walked ({})", hdf5_reason()));
+    return v;
+  }
+  constexpr std::uint64_t kBlockBytes = 16u << 20;
+  for (const auto& name : names) {
+    const hid_t did = H5Dopen2(file.id(), name.c_str(), H5P_DEFAULT);
+    if (did < 0) {
+      v.damaged.push_back(fmt::format("{}: cannot be opened ({})", name, hdf5_reason()));
+      continue;
+    }
+    h5::Handle ds(did, H5Dclose);
+    h5::Handle dcpl(H5Dget_create_plist(ds.id()), H5Pclose);
+    if (H5Pget_layout(dcpl.id()) != H5D_CHUNKED) continue;  // written once, small, no checksum
+    ++v.datasets;
+    unsigned flags = 0;
+    std::size_t nelmts = 0;
+    if (H5Pget_filter_by_id2(dcpl.id(), H5Z_FILTER_FLETCHER32, &flags, &nelmts, nullptr, 0, nullptr,
+                             nullptr) < 0)
+      ++v.without_checksum;
+    h5::Handle type(H5Dget_type(ds.id()), H5Tclose);
+    h5::Handle space(H5Dget_space(ds.id()), H5Sclose);
+    const int rank = H5Sget_simple_extent_ndims(space.id());
+    if (rank < 1 || H5Tis_variable_str(type.id()) > 0 || H5Tget_class(type.id()) == H5T_VLEN) continue;
+    std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+    H5Sget_simple_extent_dims(space.id(), dims.data(), nullptr);
+    std::uint64_t n_rows = dims[0];
+    if (const auto it = rows.find(name); it != rows.end())
+      n_rows = std::min<std::uint64_t>(n_rows, it->second);
+    std::uint64_t row_bytes = H5Tget_size(type.id());
+    for (std::size_t d = 1; d < dims.size(); ++d) row_bytes *= dims[d];
+    if (row_bytes == 0 || n_rows == 0) continue;
+    const std::uint64_t block = std::max<std::uint64_t>(1, kBlockBytes / row_bytes);
+    std::vector<unsigned char> buffer;
+    for (std::uint64_t first = 0; first < n_rows; first += block) {
+      const std::uint64_t count = std::min(block, n_rows - first);
+      std::vector<hsize_t> start(dims.size(), 0), cnt = dims;
+      start[0] = first;
+      cnt[0] = count;
+      h5::Handle fspace(H5Dget_space(ds.id()), H5Sclose);
+      H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr);
+      h5::Handle mspace(H5Screate_simple(rank, cnt.data(), nullptr), H5Sclose);
+      buffer.resize(count * row_bytes);
+      if (H5Dread(ds.id(), type.id(), mspace.id(), fspace.id(), H5P_DEFAULT, buffer.data()) < 0) {
+        v.damaged.push_back(
+            fmt::format("{}: rows {}..{} cannot be read ({})", name, first, first + count, hdf5_reason()));
+        break;
+      }
+      v.bytes += count * row_bytes;
+    }
+  }
+  return v;
 }
 
 }  // namespace plexus::io

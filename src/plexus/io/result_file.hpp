@@ -121,4 +121,22 @@ class Reader {
   std::filesystem::path path_;
 };
 
+// --- integrity ---------------------------------------------------------------------------------------
+
+// What verify() found. Chunked datasets (everything a run appends) carry Fletcher-32 checksums that
+// HDF5 checks on every read; the small datasets written once (configuration, scalars) carry none.
+struct Verification {
+  std::uint64_t datasets = 0;          // datasets read
+  std::uint64_t bytes = 0;             // bytes read and checked
+  std::uint64_t without_checksum = 0;  // chunked datasets written without checksums (older files)
+  std::vector<std::string> damaged;    // "dataset: what is wrong", in file order
+  bool intact() const { return damaged.empty(); }
+};
+
+// Reads every chunked dataset of `path` (serially, a block of rows at a time) so that HDF5 checks each
+// chunk's checksum; `rows` limits the datasets it names to their first rows (a .partial continued
+// from a checkpoint: what was written after it is dropped anyway). Throws UserError if the file cannot
+// be opened as HDF5.
+Verification verify(const std::filesystem::path& path, const std::map<std::string, std::uint64_t>& rows = {});
+
 }  // namespace plexus::io

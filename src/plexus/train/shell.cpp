@@ -244,6 +244,20 @@ void Shell::Impl::open_file(bool resuming) {
   const std::string prefix = "result/rows:";
   for (const auto& [k, v] : snapshot->manifest().integers)
     if (k.rfind(prefix, 0) == 0) lengths[k.substr(prefix.size())] = static_cast<std::uint64_t>(v);
+  // What the checkpoint relies on must be intact: a damaged .partial is refused, never carried on.
+  comm::agree(comm, [&] {
+    if (comm.rank() != 0) return;
+    auto partial = *opt.output;
+    partial += ".partial";
+    if (!std::filesystem::exists(partial)) return;  // ResultFile says so
+    const auto v = io::verify(partial, lengths);
+    if (!v.intact())
+      throw UserError(
+          fmt::format("the result file '{}' is damaged: {}; the run cannot be continued into it "
+                      "(the checkpoint holds the state, not the results recorded before it): start "
+                      "the run again",
+                      partial.string(), v.damaged.front()));
+  });
   comm::agree(comm, [&] {
     file = std::make_unique<io::ResultFile>(*opt.output, comm, io::ResultFile::Mode::Append);
     for (const auto& [path, rows] : lengths) file->reopen(path, rows);
