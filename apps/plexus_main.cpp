@@ -83,6 +83,8 @@ void add_run_options(CLI::App* cmd, RunArgs& a, bool new_run) {
     cmd->add_option("model", a.model, "Model file (TOML)")->required();
     cmd->add_option("--set", a.sets, "Override a model key: --set run.duration_ms=500 (repeatable)");
     cmd->add_option("-o,--output", a.output, "Result file (default: results/<model>.h5)");
+    cmd->add_flag("--replace", o.replace,
+                  "Start over although the output's .partial belongs to a run that can still be resumed");
   } else {
     cmd->add_option("checkpoint", a.model,
                     "Checkpoint directory (--checkpoint-dir of the run) or one checkpoint")

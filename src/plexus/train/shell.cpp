@@ -17,6 +17,7 @@
 #include "plexus/core/error.hpp"
 #include "plexus/core/memory.hpp"
 #include "plexus/core/version.hpp"
+#include "plexus/io/ownership.hpp"
 #include "plexus/io/result_file.hpp"
 
 namespace plexus::train {
@@ -126,6 +127,8 @@ struct Shell::Impl {
   std::unique_ptr<Experiment> owned;
   Experiment* experiment = nullptr;
   std::unique_ptr<io::ResultFile> file;
+  std::unique_ptr<io::OutputLock> lock;  // rank 0, while the .partial is written
+  std::string run_id;                    // the same on every rank, kept across resumes
   const checkpoint::Snapshot* snapshot = nullptr;
   std::optional<Policy> policy;
 
@@ -225,11 +228,54 @@ void write_common_metadata(io::ResultFile& f, const model::Network& net, comm::C
 // The common part of /metadata; the experiment adds its own.
 void Shell::Impl::write_metadata() {
   write_common_metadata(*file, net, comm, threads, kind.name);
+  file->attribute("/metadata", "run_id", run_id);
+  file->attribute("/metadata", "config_hash", io::text_hash(net.config.to_toml()));
+  if (policy) file->attribute("/metadata", "checkpoint_dir", std::filesystem::absolute(policy->dir).string());
 }
 
+namespace {
+// A new run may replace an earlier result of its name, but not the .partial of a run that can still
+// be resumed (its newest checkpoint is of the same run), unless told to.
+void refuse_live_partial(const std::filesystem::path& partial, bool replace) {
+  if (replace || !std::filesystem::exists(partial)) return;
+  const std::string id = io::run_id_of(partial), dir = io::checkpoint_dir_of(partial);
+  if (id.empty() || dir.empty()) return;
+  const auto all = checkpoint::list(dir);
+  if (all.empty()) return;
+  try {
+    const auto m = checkpoint::read_manifest(all.back());
+    const auto it = m.texts.find("run/id");
+    if (it == m.texts.end() || it->second != id) return;
+  } catch (const UserError&) {
+    return;
+  }
+  throw UserError(
+      fmt::format("'{}' belongs to a run that can still be resumed (plexus resume {}); give --replace "
+                  "to start over (its checkpoints stay), or another name with -o",
+                  partial.string(), dir));
+}
+}  // namespace
+
 void Shell::Impl::open_file(bool resuming) {
+  // The run's id: new, or the checkpoint's (older checkpoints have none: then a new one).
+  const auto* texts = resuming ? &snapshot->manifest().texts : nullptr;
+  const auto ids = texts ? texts->find("run/id") : std::map<std::string, std::string>::const_iterator{};
+  const bool has_id = texts && ids != texts->end();
+  if (has_id)
+    run_id = ids->second;
+  else if (root)
+    run_id = io::new_run_id();
+  comm.broadcast(run_id, 0);
   if (!opt.output) return;
+  auto partial = *opt.output;
+  partial += ".partial";
   if (!resuming) {
+    comm::agree(comm, [&] {
+      if (root) {
+        lock = std::make_unique<io::OutputLock>(partial);
+        refuse_live_partial(partial, opt.replace);
+      }
+    });
     comm::agree(comm, [&] { file = std::make_unique<io::ResultFile>(*opt.output, comm); });
     comm::agree(comm, [&] {
       write_metadata();
@@ -244,12 +290,28 @@ void Shell::Impl::open_file(bool resuming) {
   const std::string prefix = "result/rows:";
   for (const auto& [k, v] : snapshot->manifest().integers)
     if (k.rfind(prefix, 0) == 0) lengths[k.substr(prefix.size())] = static_cast<std::uint64_t>(v);
-  // What the checkpoint relies on must be intact: a damaged .partial is refused, never carried on.
+  // The .partial must be this run's (not one of a later run with the same name, nor a copy), and what
+  // the checkpoint relies on must be intact: otherwise it is refused, never carried on.
   comm::agree(comm, [&] {
     if (comm.rank() != 0) return;
-    auto partial = *opt.output;
-    partial += ".partial";
-    if (!std::filesystem::exists(partial)) return;  // ResultFile says so
+    lock = std::make_unique<io::OutputLock>(partial);
+    if (!std::filesystem::exists(partial)) {
+      const std::string other = io::run_id_of(*opt.output);
+      if (has_id && !other.empty() && other != run_id)
+        throw UserError(
+            fmt::format("'{}' is the result of another run (run id {}; the checkpoint's run is {}), "
+                        "started later with the same output name: this run's .partial was replaced, "
+                        "so it cannot be continued",
+                        opt.output->string(), other, run_id));
+      return;  // ResultFile says what is missing
+    }
+    const std::string theirs = io::run_id_of(partial);
+    if (has_id && !theirs.empty() && theirs != run_id)
+      throw UserError(
+          fmt::format("'{}' belongs to another run (run id {}; the checkpoint's run is {}): a later run "
+                      "with the same output name replaced it, or it was copied in. Nothing was "
+                      "appended; the checkpoint's own results are lost with the replaced file",
+                      partial.string(), theirs, run_id));
     const auto v = io::verify(partial, lengths);
     if (!v.intact())
       throw UserError(
@@ -282,6 +344,7 @@ void Shell::Impl::checkpoint_now(const std::string& reason, std::int64_t positio
   m.result_file = file ? std::filesystem::absolute(file->final_path()).string() : std::string();
   m.total_steps = net.run.steps;
   m.texts["run/experiment"] = kind.name;
+  m.texts["run/id"] = run_id;
   m.texts["run/checkpoint_every"] = c.every_text;
   m.integers["run/checkpoint_keep"] = c.keep;
   m.integers["run/resumes"] = resumes;

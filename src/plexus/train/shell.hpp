@@ -38,6 +38,9 @@ struct ShellOptions {
   // Result file; none: nothing is written (dry runs). `plexus resume` takes the run's own by default.
   std::optional<std::filesystem::path> output;
   bool quiet = false;  // no progress lines
+  // Start over although the output's .partial holds a run that can still be resumed (its checkpoints
+  // stay where they are).
+  bool replace = false;
   // Rank 0's first lines and closing summary (null: none; the Python interface's quiet).
   std::ostream* out = &std::cout;
   std::filesystem::path checkpoint_dir;
