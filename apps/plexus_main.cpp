@@ -259,6 +259,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "plexus: rank %d failed: %s\n", world->rank(), failure_text(e).c_str());
     // The other ranks may be waiting in a collective: end the job rather than hang.
     if (world->size() > 1) env->abort(plexus::kExitFailure);
-    return plexus::kExitFailure;
+    world.reset();
+    env->exit_after_failure(plexus::kExitFailure);
   }
 }

@@ -107,6 +107,10 @@ class Environment {
   // Ends every rank of the job (MPI_Abort) after a failure that the others cannot know of; without
   // it they would wait in the next collective for ever. Does nothing without MPI.
   void abort(int code) const;
+  // Ends this process after a failed run: MPI is finalised, and the process exits at once with `code`,
+  // without the exit handlers: HDF5's would close files left broken by the failure (a write to a full
+  // disk whose close failed) and crash in doing so.
+  [[noreturn]] void exit_after_failure(int code);
 
  private:
   bool mpi_ = false;

@@ -1,8 +1,11 @@
 // The MPI implementation: the only translation unit (with hdf5_access.cpp) that includes <mpi.h>.
+#include <hdf5.h>
 #include <mpi.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -227,7 +230,18 @@ Environment::Environment(int& argc, char**& argv) {
 }
 
 Environment::~Environment() {
+  // HDF5 closes what is still open at exit; a file whose close failed (a full disk) would then be
+  // closed through MPI-IO after MPI_Finalize and crash. Shut HDF5 down while MPI is alive.
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  H5close();
   if (mpi_) MPI_Finalize();
+}
+
+void Environment::exit_after_failure(int code) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  if (mpi_) MPI_Finalize();
+  std::_Exit(code);
 }
 
 void Environment::abort(int code) const {

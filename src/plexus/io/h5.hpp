@@ -41,12 +41,35 @@ class Handle {
   Closer close_ = nullptr;
 };
 
+// The innermost HDF5 error on the stack, which is the most specific ("data error detected by Fletcher32
+// checksum"); for a failed write, the system's message ("No space left on device").
+inline std::string reason() {
+  std::string r;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* out) -> herr_t {
+        if (e->desc && *e->desc) *static_cast<std::string*>(out) = e->desc;
+        return 0;
+      },
+      &r);
+  const auto m = r.find("error message = '");
+  if (m != std::string::npos) {
+    const auto start = m + 17, end = r.find('\'', start);
+    r = r.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  }
+  return r;
+}
+
+inline std::string failed(const std::string& what) {
+  const std::string r = reason();
+  return "HDF5: " + what + " failed" + (r.empty() ? "" : " (" + r + ")");
+}
 inline hid_t check(hid_t id, const std::string& what) {
-  if (id < 0) throw std::runtime_error("HDF5: " + what + " failed");
+  if (id < 0) throw std::runtime_error(failed(what));
   return id;
 }
 inline void check_status(herr_t rc, const std::string& what) {
-  if (rc < 0) throw std::runtime_error("HDF5: " + what + " failed");
+  if (rc < 0) throw std::runtime_error(failed(what));
 }
 
 inline Handle dataspace(hid_t id) {

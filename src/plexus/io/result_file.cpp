@@ -63,6 +63,9 @@ void set_allocation(hid_t dcpl) {
 
 ResultFile::ResultFile(std::filesystem::path final_path, comm::Communicator& comm, Mode mode)
     : final_(std::move(final_path)), comm_(comm), impl_(std::make_unique<Impl>()) {
+  // Failures are reported by our messages, with HDF5's reason (h5::failed), not by HDF5's own dump of
+  // its error stack on stderr.
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   partial_ = final_;
   partial_ += ".partial";
   if (mode == Mode::Append) {
@@ -362,23 +365,6 @@ PLEXUS_INSTANTIATE(std::uint32_t)
 #undef PLEXUS_INSTANTIATE
 
 // ------------------------------------------------------------------------------------------------
-namespace {
-// The first HDF5 error message on the stack (for example "data error detected by Fletcher32 checksum").
-std::string hdf5_reason() {
-  std::string reason;
-  H5Ewalk2(
-      H5E_DEFAULT, H5E_WALK_DOWNWARD,
-      [](unsigned, const H5E_error2_t* e, void* out) -> herr_t {
-        auto& r = *static_cast<std::string*>(out);
-        if (e->desc && *e->desc) r = e->desc;  // the innermost description is the most specific
-        return 0;
-      },
-      &reason);
-  return reason;
-}
-
-}  // namespace
-
 Reader::Reader(const std::filesystem::path& path) : path_(path) {
   h5::QuietErrors quiet;
   if (!std::filesystem::exists(path)) throw UserError(fmt::format("{}: no such file", path.string()));
@@ -456,7 +442,7 @@ std::vector<T> read_whole(hid_t file, const std::filesystem::path& path, const s
   const hid_t id = H5Dopen2(file, dataset.c_str(), H5P_DEFAULT);
   if (id < 0)
     throw UserError(
-        fmt::format("{}: dataset {} cannot be opened ({})", path.string(), dataset, hdf5_reason()));
+        fmt::format("{}: dataset {} cannot be opened ({})", path.string(), dataset, h5::reason()));
   h5::Handle ds(id, H5Dclose);
   auto space = h5::dataspace(H5Dget_space(ds.id()));
   const auto n = static_cast<std::size_t>(H5Sget_simple_extent_npoints(space.id()));
@@ -465,7 +451,7 @@ std::vector<T> read_whole(hid_t file, const std::filesystem::path& path, const s
     throw UserError(
         fmt::format("{}: dataset {} cannot be read ({}); the file is damaged (plexus verify checks "
                     "all of it)",
-                    path.string(), dataset, hdf5_reason()));
+                    path.string(), dataset, h5::reason()));
   return out;
 }
 }  // namespace
@@ -631,14 +617,14 @@ Verification verify(const std::filesystem::path& path, const std::map<std::strin
   Verification v;
   std::vector<std::string> names;
   if (H5Ovisit2(file.id(), H5_INDEX_NAME, H5_ITER_INC, collect_dataset, &names, H5O_INFO_BASIC) < 0) {
-    v.damaged.push_back(fmt::format("(structure): the file's groups cannot be walked ({})", hdf5_reason()));
+    v.damaged.push_back(fmt::format("(structure): the file's groups cannot be walked ({})", h5::reason()));
     return v;
   }
   constexpr std::uint64_t kBlockBytes = 16u << 20;
   for (const auto& name : names) {
     const hid_t did = H5Dopen2(file.id(), name.c_str(), H5P_DEFAULT);
     if (did < 0) {
-      v.damaged.push_back(fmt::format("{}: cannot be opened ({})", name, hdf5_reason()));
+      v.damaged.push_back(fmt::format("{}: cannot be opened ({})", name, h5::reason()));
       continue;
     }
     h5::Handle ds(did, H5Dclose);
@@ -675,7 +661,7 @@ Verification verify(const std::filesystem::path& path, const std::map<std::strin
       buffer.resize(count * row_bytes);
       if (H5Dread(ds.id(), type.id(), mspace.id(), fspace.id(), H5P_DEFAULT, buffer.data()) < 0) {
         v.damaged.push_back(
-            fmt::format("{}: rows {}..{} cannot be read ({})", name, first, first + count, hdf5_reason()));
+            fmt::format("{}: rows {}..{} cannot be read ({})", name, first, first + count, h5::reason()));
         break;
       }
       v.bytes += count * row_bytes;

@@ -351,18 +351,30 @@ void Shell::Impl::checkpoint_now(const std::string& reason, std::int64_t positio
   const auto components = experiment->state();
   const double wall = wall_before + since(started);
   checkpoint::Written written;
-  comm::agree(comm, [&] {
-    written = checkpoint::write(c.dir, c.keep, std::move(m), comm, [&](checkpoint::Writer& w) {
-      w.real("run/wall_seconds", wall);
-      w.set_copy(experiment->state_is_copy());
-      for (auto* comp : components) comp->save(w);
-      w.set_copy(false);
-      // After the components: the simulation's flushes its recorder first.
-      if (file)
-        for (const auto& [path, rows] : file->lengths())
-          w.integer("result/rows:" + path, static_cast<std::int64_t>(rows));
+  try {
+    comm::agree(comm, [&] {
+      written = checkpoint::write(c.dir, c.keep, std::move(m), comm, [&](checkpoint::Writer& w) {
+        w.real("run/wall_seconds", wall);
+        w.set_copy(experiment->state_is_copy());
+        for (auto* comp : components) comp->save(w);
+        w.set_copy(false);
+        // After the components: the simulation's flushes its recorder first.
+        if (file)
+          for (const auto& [path, rows] : file->lengths())
+            w.integer("result/rows:" + path, static_cast<std::int64_t>(rows));
+      });
     });
-  });
+  } catch (const UserError&) {
+    throw;
+  } catch (const std::exception& e) {
+    // A failed write (a full disk) leaves the earlier checkpoints as they were: say which to resume.
+    const auto kept = checkpoint::list(c.dir);
+    throw std::runtime_error(fmt::format(
+        "writing the checkpoint {} failed: {}; {}", where(position), e.what(),
+        kept.empty() ? std::string("no earlier checkpoint is there")
+                     : fmt::format("the earlier checkpoint {} is intact: free space, then plexus resume {}",
+                                   kept.back().string(), c.dir.string())));
+  }
   last_written = written.path;
   if (auto* l = log()) {
     *l << fmt::format("[plexus] checkpoint {} ({}): {} ({}, {:.2f} s)\n", where(position), reason,
