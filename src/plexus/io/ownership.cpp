@@ -61,7 +61,7 @@ std::string checkpoint_dir_of(const std::filesystem::path& result) {
   return metadata_attribute(result, "checkpoint_dir");
 }
 
-OutputLock::OutputLock(std::filesystem::path partial) : path_(partial) {
+OutputLock::OutputLock(const std::filesystem::path& partial) : path_(partial) {
   path_ += ".lock";
   const std::string me = host_name();
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -74,7 +74,7 @@ OutputLock::OutputLock(std::filesystem::path partial) : path_(partial) {
       ::close(fd);
       if (written != static_cast<ssize_t>(text.size()))
         throw UserError(fmt::format("cannot write the lock file '{}'", path_.string()));
-      heart_ = std::jthread([this](std::stop_token stop) {
+      heart_ = std::jthread([this](const std::stop_token& stop) {
         std::unique_lock<std::mutex> hold(mutex_);
         while (!wake_.wait_for(hold, stop, kHeartbeat, [] { return false; })) {
           if (stop.stop_requested()) return;

@@ -33,7 +33,7 @@ class OutputLock {
   static constexpr std::chrono::seconds kHeartbeat{30};
   static constexpr std::chrono::seconds kStale{300};
 
-  explicit OutputLock(std::filesystem::path partial);
+  explicit OutputLock(const std::filesystem::path& partial);
   ~OutputLock();
   OutputLock(const OutputLock&) = delete;
   OutputLock& operator=(const OutputLock&) = delete;
