@@ -76,4 +76,9 @@ c.check(os.path.exists(out_c) and not os.path.exists(lock), "a stale lock is tak
 with h5py.File(out_c, "r") as f:
     c.check(len(f["spikes/E/timestamps"]) > 0 and "config_hash" in f["metadata"].attrs,
             "the resumed run finished, with its run id and config hash")
+# The lock goes beside the output, whose directory a run makes (results/ by default).
+nested = os.path.join(w, "not", "there", "yet.h5")
+run(mpi_command(args, 2, "run", model, *short, "-o", nested, "-q"))
+c.check(os.path.exists(nested) and not os.path.exists(nested + ".partial.lock"),
+        "an output in a directory that does not exist yet: made, written, the lock gone")
 c.finish()

@@ -64,6 +64,13 @@ std::string checkpoint_dir_of(const std::filesystem::path& result) {
 OutputLock::OutputLock(const std::filesystem::path& partial) : path_(partial) {
   path_ += ".lock";
   const std::string me = host_name();
+  if (path_.has_parent_path()) {  // the output's directory (results/ by default) may not exist yet
+    std::error_code ec;
+    std::filesystem::create_directories(path_.parent_path(), ec);
+    if (ec)
+      throw UserError(
+          fmt::format("cannot create directory '{}': {}", path_.parent_path().string(), ec.message()));
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     const int fd = ::open(path_.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
     if (fd >= 0) {
