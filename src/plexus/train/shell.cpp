@@ -358,7 +358,9 @@ void Shell::Impl::checkpoint_now(const std::string& reason, std::int64_t positio
         w.set_copy(experiment->state_is_copy());
         for (auto* comp : components) comp->save(w);
         w.set_copy(false);
-        // After the components: the simulation's flushes its recorder first.
+        // After the components: the simulation's flushes its recorder first. Then the file itself, so
+        // that what the checkpoint counts is on disk with its checksums when the checkpoint exists.
+        if (file) file->flush();
         if (file)
           for (const auto& [path, rows] : file->lengths())
             w.integer("result/rows:" + path, static_cast<std::int64_t>(rows));
