@@ -23,7 +23,8 @@ struct ScaleArgs {
 int scale_test(const ScaleArgs& a, comm::Communicator& world);
 // plexus inspect FILE.h5 | MODEL.toml (inspect.cpp); rank 0 only.
 int inspect(const std::string& path, const std::vector<std::string>& sets);
-// plexus verify FILE... (verify.cpp): are the files' checksummed datasets intact? rank 0 only.
-int verify(const std::vector<std::string>& paths);
+// plexus verify FILE... (verify.cpp): are the files' checksummed datasets intact? With `same_as`: do they
+// hold the same record as that file (datasets outside /metadata equal)? rank 0 only.
+int verify(const std::vector<std::string>& paths, const std::string& same_as = {});
 
 }  // namespace plexus::app

@@ -5,7 +5,7 @@
 //   plexus resume DIR [--threads N]        (any run kind; under mpiexec -n M, any M)
 //   plexus scale-test MODEL.toml --neurons N [--keep indegree|p] [--dry-run-ranks R]
 //   plexus inspect FILE.h5 | MODEL.toml [--set key=value]...
-//   plexus verify FILE.h5...
+//   plexus verify FILE.h5... [--same-as REFERENCE.h5]
 //   plexus models
 // `run`, `train` and `resume` go through the run shell (train/shell.hpp): `run` is the "simulate"
 // experiment, `train` the experiment that drives the model's [train] rule, as registered.
@@ -239,6 +239,10 @@ int main(int argc, char** argv) {
   auto* verify_cmd =
       app.add_subcommand("verify", "Check that result files are intact (every chunk's checksum)");
   verify_cmd->add_option("files", verify_paths, "Result files (HDF5), .partial files too")->required();
+  std::string verify_same_as;
+  verify_cmd->add_option("--same-as", verify_same_as,
+                         "Instead: compare with this result file (datasets outside /metadata must be equal; "
+                         "exit 1 if they differ)");
   app.add_subcommand("models", "List the neuron models, learning rules and tasks");
 
   try {
@@ -249,7 +253,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*verify_cmd) return root ? app::verify(verify_paths) : plexus::kExitOk;
+    if (*verify_cmd) return root ? app::verify(verify_paths, verify_same_as) : plexus::kExitOk;
     return dispatch(app, run_cmd, train_cmd, resume_cmd, scale_cmd, inspect_cmd, ra, ta, rsa, sa,
                     inspect_path, inspect_sets, *world);
   } catch (const plexus::UserError& e) {

@@ -2,7 +2,8 @@
 stored chunk of spikes, samples or training curves of a .partial is found: `plexus verify` names the
 dataset (exit 2), `plexus resume` refuses to carry the damaged file on (exit 2, nothing appended), and
 `plexus inspect` says so in one line; with the byte restored, the resumed run ends identical to an
-uninterrupted one. Intact files verify with exit 0."""
+uninterrupted one, which `plexus verify --same-as` confirms (and refutes for another seed). Intact files
+verify with exit 0."""
 import os
 import shutil
 
@@ -74,4 +75,21 @@ for name, cmd, stop, datasets in CASES:
         run(mpi_command(args, 1, "resume", ck, "-q"))
         c.check(same(ref, out, datasets), f"{name}, {dataset}: with the byte restored, the resumed run equals "
                                           "the uninterrupted one")
+        # `plexus verify --same-as`: the resumed 1-rank run holds the same record as the 2-rank reference.
+        r = run([args.plexus, "verify", out, "--same-as", ref])
+        c.check("same as" in r.stdout, f"{name}, {dataset}: verify --same-as finds them equal ({r.stdout.strip()})")
+
+# --same-as on records that differ: another seed (exit 1, the datasets named), a damaged file (exit 2).
+ref = os.path.join(w, "run_ref.h5")
+other = os.path.join(w, "run_seed9.h5")
+run(mpi_command(args, 1, *CASES[0][1], "--set", "network.seed=9", "-q", "-o", other))
+r = run([args.plexus, "verify", other, "--same-as", ref], expect=1)
+c.check("differs" in r.stdout and "/spikes/E/timestamps" in r.stdout,
+        f"verify --same-as names what differs ({r.stdout.strip()[:300]})")
+flipped = os.path.join(w, "run_flipped.h5")
+shutil.copy(ref, flipped)
+flip(flipped, "/samples/E/V_m")
+r = run([args.plexus, "verify", flipped, "--same-as", ref], expect=2)
+c.check("damaged" in r.stderr and "/samples/E/V_m" in r.stderr,
+        f"verify --same-as refuses a damaged file ({r.stderr.strip()[:300]})")
 c.finish()

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <system_error>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -668,6 +670,139 @@ Verification verify(const std::filesystem::path& path, const std::map<std::strin
     }
   }
   return v;
+}
+
+namespace {
+
+h5::Handle open_for_compare(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) throw UserError(fmt::format("{}: no such file", path.string()));
+  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (fid < 0) throw UserError(fmt::format("{}: not an HDF5 file, or damaged", path.string()));
+  return {fid, H5Fclose};
+}
+
+// One dataset's contents as comparable bytes: fixed-size data as stored; variable-length strings and
+// sequences flattened to (length, bytes) records, since their in-memory form holds pointers.
+struct Contents {
+  std::vector<unsigned char> bytes;
+  std::string error;  // non-empty: unreadable (a checksum failure, for example)
+};
+
+Contents read_contents(hid_t ds, hid_t type, hid_t space) {
+  Contents c;
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  if (n <= 0) return c;
+  const auto count = static_cast<std::size_t>(n);
+  const H5T_class_t cls = H5Tget_class(type);
+  auto append = [&c](const void* p, std::size_t len) {
+    const std::uint64_t l = len;
+    const auto* lp = reinterpret_cast<const unsigned char*>(&l);
+    c.bytes.insert(c.bytes.end(), lp, lp + sizeof l);
+    const auto* b = static_cast<const unsigned char*>(p);
+    if (len) c.bytes.insert(c.bytes.end(), b, b + len);
+  };
+  if (H5Tis_variable_str(type) > 0) {
+    h5::Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+    H5Tset_size(mem.id(), H5T_VARIABLE);
+    std::vector<char*> strings(count, nullptr);
+    if (H5Dread(ds, mem.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, strings.data()) < 0) {
+      c.error = h5::reason();
+      return c;
+    }
+    for (const char* str : strings) append(str, str ? std::strlen(str) : 0);
+    H5Dvlen_reclaim(mem.id(), space, H5P_DEFAULT, strings.data());
+    return c;
+  }
+  if (cls == H5T_VLEN) {
+    h5::Handle mem(H5Tget_native_type(type, H5T_DIR_ASCEND), H5Tclose);
+    h5::Handle base(H5Tget_super(mem.id()), H5Tclose);
+    const std::size_t element = H5Tget_size(base.id());
+    std::vector<hvl_t> seqs(count);
+    if (H5Dread(ds, mem.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, seqs.data()) < 0) {
+      c.error = h5::reason();
+      return c;
+    }
+    for (const auto& v : seqs) append(v.p, v.len * element);
+    H5Dvlen_reclaim(mem.id(), space, H5P_DEFAULT, seqs.data());
+    return c;
+  }
+  c.bytes.resize(count * H5Tget_size(type));
+  if (H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, c.bytes.data()) < 0) c.error = h5::reason();
+  return c;
+}
+
+std::string shape_text(hid_t space) {
+  const int rank = H5Sget_simple_extent_ndims(space);
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
+  if (rank > 0) H5Sget_simple_extent_dims(space, dims.data(), nullptr);
+  std::string s = "(";
+  for (std::size_t d = 0; d < dims.size(); ++d) s += fmt::format("{}{}", d ? ", " : "", dims[d]);
+  return s + ")";
+}
+
+}  // namespace
+
+Comparison compare(const std::filesystem::path& a, const std::filesystem::path& b) {
+  h5::QuietErrors quiet;
+  h5::Handle fa = open_for_compare(a), fb = open_for_compare(b);
+  Comparison cmp;
+  std::vector<std::string> names_a, names_b;
+  for (auto [file, names, path] : {std::tuple{fa.id(), &names_a, &a}, std::tuple{fb.id(), &names_b, &b}})
+    if (H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_INC, collect_dataset, names, H5O_INFO_BASIC) < 0)
+      cmp.damaged.push_back(
+          fmt::format("{}: the file's groups cannot be walked ({})", path->string(), h5::reason()));
+  if (!cmp.damaged.empty()) return cmp;
+  auto outside_metadata = [](std::vector<std::string>& names) {
+    std::erase_if(names,
+                  [](const std::string& n) { return n.starts_with("/metadata/") || n == "/metadata"; });
+    std::sort(names.begin(), names.end());
+  };
+  outside_metadata(names_a);
+  outside_metadata(names_b);
+  std::vector<std::string> only_a, only_b, both;
+  std::set_difference(names_a.begin(), names_a.end(), names_b.begin(), names_b.end(),
+                      std::back_inserter(only_a));
+  std::set_difference(names_b.begin(), names_b.end(), names_a.begin(), names_a.end(),
+                      std::back_inserter(only_b));
+  std::set_intersection(names_a.begin(), names_a.end(), names_b.begin(), names_b.end(),
+                        std::back_inserter(both));
+  for (const auto& n : only_a) cmp.differences.push_back(fmt::format("{}: only in {}", n, a.string()));
+  for (const auto& n : only_b) cmp.differences.push_back(fmt::format("{}: only in {}", n, b.string()));
+  for (const auto& name : both) {
+    h5::Handle da(H5Dopen2(fa.id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+    h5::Handle db(H5Dopen2(fb.id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!da || !db) {
+      cmp.damaged.push_back(
+          fmt::format("{}: {}: cannot be opened ({})", (!da ? a : b).string(), name, h5::reason()));
+      continue;
+    }
+    // Wall-clock measurements (marked "clock") differ between identical runs, as /metadata does.
+    if (H5Aexists(da.id(), "clock") > 0 || H5Aexists(db.id(), "clock") > 0) continue;
+    ++cmp.datasets;
+    h5::Handle ta(H5Dget_type(da.id()), H5Tclose), tb(H5Dget_type(db.id()), H5Tclose);
+    h5::Handle sa(H5Dget_space(da.id()), H5Sclose), sb(H5Dget_space(db.id()), H5Sclose);
+    if (H5Tequal(ta.id(), tb.id()) <= 0) {
+      cmp.differences.push_back(fmt::format("{}: different types", name));
+      continue;
+    }
+    if (H5Sextent_equal(sa.id(), sb.id()) <= 0) {
+      cmp.differences.push_back(
+          fmt::format("{}: shape {} against {}", name, shape_text(sa.id()), shape_text(sb.id())));
+      continue;
+    }
+    const Contents ca = read_contents(da.id(), ta.id(), sa.id());
+    const Contents cb = read_contents(db.id(), tb.id(), sb.id());
+    if (!ca.error.empty()) cmp.damaged.push_back(fmt::format("{}: {}: {}", a.string(), name, ca.error));
+    if (!cb.error.empty()) cmp.damaged.push_back(fmt::format("{}: {}: {}", b.string(), name, cb.error));
+    if (!ca.error.empty() || !cb.error.empty()) continue;
+    cmp.bytes += ca.bytes.size();
+    if (ca.bytes != cb.bytes) {
+      const auto at = std::mismatch(ca.bytes.begin(), ca.bytes.end(), cb.bytes.begin(), cb.bytes.end());
+      cmp.differences.push_back(fmt::format("{}: contents differ (first at byte {} of {})", name,
+                                            at.first - ca.bytes.begin(), ca.bytes.size()));
+    }
+  }
+  return cmp;
 }
 
 }  // namespace plexus::io

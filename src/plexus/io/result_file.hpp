@@ -139,4 +139,20 @@ struct Verification {
 // be opened as HDF5.
 Verification verify(const std::filesystem::path& path, const std::map<std::string, std::uint64_t>& rows = {});
 
+// What compare() found: two result files hold the same record when every dataset outside /metadata
+// (which holds wall times, host names and the run id, which differ between runs) exists in both with
+// the same shape, type and contents; datasets with a "clock" attribute (wall-clock measurements such as
+// /training/seconds) are not compared either. Reading the contents also checks each chunk's checksum.
+struct Comparison {
+  std::uint64_t datasets = 0;            // datasets compared
+  std::uint64_t bytes = 0;               // bytes compared (of each file)
+  std::vector<std::string> differences;  // "dataset: how they differ", in name order
+  std::vector<std::string> damaged;      // "file: dataset: what is wrong"
+  bool same() const { return differences.empty() && damaged.empty(); }
+};
+
+// Compares the datasets of `a` and `b` outside /metadata, byte for byte (variable-length strings and
+// sequences by their contents). Throws UserError if either cannot be opened as HDF5.
+Comparison compare(const std::filesystem::path& a, const std::filesystem::path& b);
+
 }  // namespace plexus::io

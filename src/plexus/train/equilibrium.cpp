@@ -382,6 +382,8 @@ void EquilibriumTraining::start_file(io::ResultFile& f) {
   f.attribute("/training", "samples", static_cast<std::int64_t>(I.task.train_samples));
   for (const char* d : {"epoch", "accuracy", "cost", "residual", "seconds"})
     f.create_series<double>(std::string("/training/") + d, 256);
+  // Wall-clock time, which differs between identical runs: `plexus verify --same-as` skips what has "clock".
+  f.attribute("/training/seconds", "clock", std::string("wall"));
   f.create_group("/validation");
   f.attribute("/validation", "samples", static_cast<std::int64_t>(I.task.validation_samples));
   for (const char* d : {"epoch", "accuracy", "cost"})

@@ -117,6 +117,8 @@ void GradientTraining::start_file(io::ResultFile& f) {
   f.create_group("/training");
   for (const char* d : {"loss", "accuracy", "rate_hz", "grad_norm", "seconds"})
     f.create_series<double>(std::string("/training/") + d, 1024);
+  // Wall-clock time, which differs between identical runs: `plexus verify --same-as` skips what has "clock".
+  f.attribute("/training/seconds", "clock", std::string("wall"));
   f.create_group("/validation");
   for (const char* d : {"iteration", "accuracy", "loss"})
     f.create_series<double>(std::string("/validation/") + d, 256);
