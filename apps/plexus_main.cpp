@@ -22,6 +22,7 @@
 
 #include "commands.hpp"
 #include "plexus/comm/communicator.hpp"
+#include "plexus/comm/watchdog.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/core/version.hpp"
 #include "plexus/learning/rule.hpp"
@@ -40,6 +41,7 @@ struct RunArgs {
   std::string output;
   std::vector<std::string> sets;
   int dry_ranks = 0, dry_rank = 0;
+  std::string watchdog;  // --watchdog: "" (the default), "off" or a wall-clock time
   train::ShellOptions shell;
 };
 
@@ -116,6 +118,9 @@ void add_run_options(CLI::App* cmd, RunArgs& a, bool new_run) {
         "Training: groups of ranks that each hold the whole network and run their share of a batch (divides "
         "the ranks; default auto)");
   cmd->add_flag("-q,--quiet", o.quiet, "No progress lines");
+  cmd->add_option("--watchdog", a.watchdog,
+                  "Under MPI: end the job when a rank waits longer than this in one collective, naming it "
+                  "and the step ('10min', '30s', or 'off'; default 10min under Slurm, else off)");
   if (new_run)
     cmd->add_option("--checkpoint-dir", o.checkpoint_dir,
                     "Write checkpoints here (periodically with --checkpoint-every, and on SIGTERM/SIGUSR1)");
@@ -253,6 +258,13 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (env->mpi() && world->size() > 1) {
+      const RunArgs* chosen = *run_cmd ? &ra : *train_cmd ? &ta : *resume_cmd ? &rsa : nullptr;
+      const double limit = chosen && !chosen->watchdog.empty()
+                               ? plexus::comm::parse_watchdog(chosen->watchdog)
+                               : plexus::comm::Environment::default_watchdog_seconds();
+      env->arm_watchdog(limit, world->rank());
+    }
     if (*verify_cmd) return root ? app::verify(verify_paths, verify_same_as) : plexus::kExitOk;
     return dispatch(app, run_cmd, train_cmd, resume_cmd, scale_cmd, inspect_cmd, ra, ta, rsa, sa,
                     inspect_path, inspect_sets, *world);

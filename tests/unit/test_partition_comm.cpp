@@ -1,8 +1,12 @@
-// Partition maps and the single-process and dry-run communicators.
+// Partition maps, the single-process and dry-run communicators, and the progress watchdog.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <condition_variable>
+#include <mutex>
 
 #include "helpers.hpp"
+#include "plexus/comm/watchdog.hpp"
+#include "plexus/core/error.hpp"
 #include "plexus/partition/partition.hpp"
 #include "support/plain_run.hpp"
 
@@ -74,4 +78,43 @@ TEST_CASE("a dry run plays one rank of a larger run", "[comm]") {
   CHECK(summary.local_synapses[0] > 0);
   CHECK(dry->stats().spikes_received > 3 * dry->stats().spikes_sent);
   CHECK(dry->stats().exchanges == 2000);
+}
+
+// --- the progress watchdog (comm/watchdog.hpp) ----------------------------------------------------
+
+TEST_CASE("watchdog: a wait beyond the limit ends the job, once", "[comm][watchdog]") {
+  std::mutex m;
+  std::condition_variable cv;
+  int ended = 0, code = -1;
+  comm::Watchdog w([&](int c) {
+    const std::lock_guard lock(m);
+    ++ended;
+    code = c;
+    cv.notify_all();
+  });
+  // Not armed: a wait is not even recorded.
+  { const comm::Watchdog::Wait unarmed(nullptr, "nothing"); }
+  w.arm(0.05, 3);
+  REQUIRE(w.armed());
+  w.note_step(42);
+  {
+    // A nested wait keeps the outer one; when both end, nothing is waited in.
+    const comm::Watchdog::Wait outer(&w, "outer");
+    const comm::Watchdog::Wait inner(&w, "inner");
+    // The event waited for is the watchdog's call itself (no sleep whose length decides the outcome).
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return ended > 0; });
+  }
+  CHECK(ended == 1);
+  CHECK(code == kExitFailure);
+}
+
+TEST_CASE("watchdog: --watchdog values", "[comm][watchdog]") {
+  CHECK(comm::parse_watchdog("10min") == 600.0);
+  CHECK(comm::parse_watchdog("30s") == 30.0);
+  CHECK(comm::parse_watchdog("1.5h") == 5400.0);
+  CHECK(comm::parse_watchdog("off") == 0.0);
+  CHECK_THROWS_AS(comm::parse_watchdog("10"), UserError);
+  CHECK_THROWS_AS(comm::parse_watchdog("-5min"), UserError);
+  CHECK_THROWS_AS(comm::parse_watchdog("5 parsecs"), UserError);
 }

@@ -15,6 +15,8 @@
 
 namespace plexus::comm {
 
+class Watchdog;
+
 struct ExchangeStats {
   std::uint64_t exchanges = 0;        // spike exchange rounds
   std::uint64_t retries = 0;          // rounds that needed a second, larger collective
@@ -68,6 +70,12 @@ class Communicator {
   // How many ranks of this communicator run on this rank's node (memory budgets). Collective.
   virtual int node_ranks() { return 1; }
 
+  // The step the engine is at, for the progress watchdog's message (a relaxed store; no collective).
+  virtual void note_step(std::uint64_t /*step*/) {}
+  // The progress watchdog, if armed (else null): collectives made outside this module (parallel
+  // HDF5's, through io) mark themselves with a Watchdog::Wait on it, as this module's own do.
+  virtual Watchdog* watchdog() const { return nullptr; }
+
   // Dry runs only: how to make up the spikes of the ranks that are not there (see make_dry_run).
   virtual void set_synthesiser(const Synthesiser& /*synthesise*/) {}
 
@@ -111,9 +119,15 @@ class Environment {
   // without the exit handlers: HDF5's would close files left broken by the failure (a write to a full
   // disk whose close failed) and crash in doing so.
   [[noreturn]] void exit_after_failure(int code);
+  // The progress watchdog (watchdog.hpp): from now on, a wait of more than `limit_seconds` in one
+  // collective of any communicator of this process ends the job. No-op without MPI or for a limit of 0.
+  void arm_watchdog(double limit_seconds, int rank);
+  // Under Slurm: 10 minutes; elsewhere off (0). A command line's --watchdog overrides it.
+  static double default_watchdog_seconds();
 
  private:
   bool mpi_ = false;
+  std::shared_ptr<Watchdog> watchdog_;
 };
 
 // True when started by an MPI launcher (so MPI should be initialised).

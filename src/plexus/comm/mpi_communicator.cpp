@@ -11,6 +11,7 @@
 #include <string>
 
 #include "plexus/comm/communicator.hpp"
+#include "plexus/comm/watchdog.hpp"
 
 namespace plexus::comm {
 
@@ -30,9 +31,9 @@ static_assert(sizeof(Gid) == 4, "spike exchange sends gids as MPI_UINT32_T");
 
 class Mpi final : public Communicator {
  public:
-  Mpi() : Mpi(MPI_COMM_WORLD, true) {}
+  explicit Mpi(std::shared_ptr<Watchdog> watchdog) : Mpi(MPI_COMM_WORLD, true, std::move(watchdog)) {}
   // Takes `c` over (own = false: it is already this object's own, made by MPI_Comm_split).
-  Mpi(MPI_Comm c, bool dup) {
+  Mpi(MPI_Comm c, bool dup, std::shared_ptr<Watchdog> watchdog) : watchdog_(std::move(watchdog)) {
     if (dup)
       check(MPI_Comm_dup(c, &comm_), "MPI_Comm_dup");
     else
@@ -71,6 +72,7 @@ class Mpi final : public Communicator {
     const std::size_t fit = std::min<std::size_t>(n, slot_ - 1);
     std::copy(local.begin(), local.begin() + static_cast<std::ptrdiff_t>(fit), send_.begin() + 1);
     recv_.resize(slot_ * static_cast<std::size_t>(size_));
+    const Watchdog::Wait wait(watch(), "the spike exchange (MPI_Allgather)");
     check(MPI_Allgather(send_.data(), static_cast<int>(slot_), MPI_UINT32_T, recv_.data(),
                         static_cast<int>(slot_), MPI_UINT32_T, comm_),
           "MPI_Allgather (spikes)");
@@ -117,6 +119,11 @@ class Mpi final : public Communicator {
     stats_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
+  Watchdog* watchdog() const override { return watch(); }
+  void note_step(std::uint64_t step) override {
+    if (watchdog_) watchdog_->note_step(step);
+  }
+
   std::size_t buffer_bytes() const override {
     return (send_.capacity() + recv_.capacity()) * sizeof(Gid) + counts_.capacity() * sizeof(std::uint32_t) +
            (displs_.capacity() + icounts_.capacity()) * sizeof(int) +
@@ -125,11 +132,13 @@ class Mpi final : public Communicator {
 
   std::vector<std::uint64_t> allgather(std::uint64_t v) override {
     std::vector<std::uint64_t> out(static_cast<std::size_t>(size_));
+    const Watchdog::Wait wait(watch(), "MPI_Allgather");
     check(MPI_Allgather(&v, 1, MPI_UINT64_T, out.data(), 1, MPI_UINT64_T, comm_), "MPI_Allgather");
     return out;
   }
   std::vector<double> allgather(double v) override {
     std::vector<double> out(static_cast<std::size_t>(size_));
+    const Watchdog::Wait wait(watch(), "MPI_Allgather");
     check(MPI_Allgather(&v, 1, MPI_DOUBLE, out.data(), 1, MPI_DOUBLE, comm_), "MPI_Allgather");
     return out;
   }
@@ -141,17 +150,23 @@ class Mpi final : public Communicator {
   }
   std::uint64_t sum(std::uint64_t v) override {
     std::uint64_t s = 0;
+    const Watchdog::Wait wait(watch(), "MPI_Allreduce");
     check(MPI_Allreduce(&v, &s, 1, MPI_UINT64_T, MPI_SUM, comm_), "MPI_Allreduce");
     return s;
   }
   int max(int v) override {
     int m = 0;
+    const Watchdog::Wait wait(watch(), "MPI_Allreduce");
     check(MPI_Allreduce(&v, &m, 1, MPI_INT, MPI_MAX, comm_), "MPI_Allreduce");
     return m;
   }
-  void barrier() override { check(MPI_Barrier(comm_), "MPI_Barrier"); }
+  void barrier() override {
+    const Watchdog::Wait wait(watch(), "MPI_Barrier");
+    check(MPI_Barrier(comm_), "MPI_Barrier");
+  }
   void broadcast(std::string& text, int root) override {
     std::uint64_t len = text.size();
+    const Watchdog::Wait wait(watch(), "MPI_Bcast");
     check(MPI_Bcast(&len, 1, MPI_UINT64_T, root, comm_), "MPI_Bcast");
     text.resize(len);
     check(MPI_Bcast(text.data(), static_cast<int>(len), MPI_CHAR, root, comm_), "MPI_Bcast");
@@ -168,6 +183,7 @@ class Mpi final : public Communicator {
     if (total > static_cast<std::size_t>(std::numeric_limits<int>::max()))
       throw std::runtime_error("allgather_bytes: more than 2 GiB in one collective");
     std::vector<std::uint8_t> all(total);
+    const Watchdog::Wait wait(watch(), "MPI_Allgatherv");
     check(MPI_Allgatherv(local.data(), static_cast<int>(local.size()), MPI_BYTE, all.data(), counts.data(),
                          displs.data(), MPI_BYTE, comm_),
           "MPI_Allgatherv");
@@ -181,12 +197,16 @@ class Mpi final : public Communicator {
 
   std::unique_ptr<Communicator> split(int color, int key) override {
     MPI_Comm c = MPI_COMM_NULL;
-    check(MPI_Comm_split(comm_, color, key, &c), "MPI_Comm_split");
-    return std::make_unique<Mpi>(c, false);
+    {
+      const Watchdog::Wait wait(watch(), "MPI_Comm_split");
+      check(MPI_Comm_split(comm_, color, key, &c), "MPI_Comm_split");
+    }
+    return std::make_unique<Mpi>(c, false, watchdog_);
   }
 
   int node_ranks() override {
     MPI_Comm node = MPI_COMM_NULL;
+    const Watchdog::Wait wait(watch(), "MPI_Comm_split_type");
     check(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node),
           "MPI_Comm_split_type");
     int n = 1;
@@ -199,6 +219,7 @@ class Mpi final : public Communicator {
     if (size_ == 1) return;
     const std::size_t n = values.size();
     std::vector<double> all(n * static_cast<std::size_t>(size_));
+    const Watchdog::Wait wait(watch(), "MPI_Allgather (a sum in rank order)");
     check(MPI_Allgather(values.data(), static_cast<int>(n), MPI_DOUBLE, all.data(), static_cast<int>(n),
                         MPI_DOUBLE, comm_),
           "MPI_Allgather");
@@ -210,6 +231,9 @@ class Mpi final : public Communicator {
   }
 
  private:
+  Watchdog* watch() const { return watchdog_ && watchdog_->armed() ? watchdog_.get() : nullptr; }
+
+  std::shared_ptr<Watchdog> watchdog_;
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   std::size_t slot_ = 64;  // gids per rank per step before the exchange needs a second round
@@ -227,6 +251,12 @@ Environment::Environment(int& argc, char**& argv) {
   check(MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
   if (provided < MPI_THREAD_FUNNELED) throw std::runtime_error("MPI does not support MPI_THREAD_FUNNELED");
   mpi_ = true;
+  // MPI_Abort from the watchdog's thread: MPI is FUNNELED, but the main thread is then blocked in a
+  // collective that will never end, and MPI_Abort only has to reach the launcher, which kills the job.
+  watchdog_ = std::make_shared<Watchdog>([](int code) {
+    MPI_Abort(MPI_COMM_WORLD, code);
+    std::_Exit(code);
+  });
 }
 
 Environment::~Environment() {
@@ -234,14 +264,24 @@ Environment::~Environment() {
   // closed through MPI-IO after MPI_Finalize and crash. Shut HDF5 down while MPI is alive.
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   H5close();
+  watchdog_.reset();  // no MPI_Abort during or after MPI_Finalize
   if (mpi_) MPI_Finalize();
 }
 
 void Environment::exit_after_failure(int code) {
   std::fflush(stdout);
   std::fflush(stderr);
+  watchdog_.reset();
   if (mpi_) MPI_Finalize();
   std::_Exit(code);
+}
+
+void Environment::arm_watchdog(double limit_seconds, int rank) {
+  if (watchdog_ && limit_seconds > 0.0) watchdog_->arm(limit_seconds, rank);
+}
+
+double Environment::default_watchdog_seconds() {
+  return std::getenv("SLURM_JOB_ID") != nullptr ? 600.0 : 0.0;
 }
 
 void Environment::abort(int code) const {
@@ -249,7 +289,7 @@ void Environment::abort(int code) const {
 }
 
 std::unique_ptr<Communicator> Environment::world() const {
-  if (mpi_) return std::make_unique<Mpi>();
+  if (mpi_) return std::make_unique<Mpi>(watchdog_);
   return make_single();
 }
 

@@ -3,12 +3,16 @@
 #include <fmt/format.h>
 
 #include "plexus/comm/hdf5_access.hpp"
+#include "plexus/comm/watchdog.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/io/h5.hpp"
 
 namespace plexus::io {
 
 namespace {
+
+// What the progress watchdog names when a rank waits too long in parallel HDF5's collectives.
+constexpr const char* kCheckpointWrite = "a collective write of a checkpoint (parallel HDF5)";
 
 void ensure_parent_groups(hid_t file, const std::string& path) {
   std::size_t pos = 1;
@@ -35,6 +39,7 @@ struct ArrayWriter::Impl {
 
 ArrayWriter::ArrayWriter(const std::filesystem::path& path, comm::Communicator& comm)
     : comm_(comm), impl_(std::make_unique<Impl>()) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCheckpointWrite);
   h5::Handle fapl{static_cast<hid_t>(comm::hdf5_file_access(comm_)), H5Pclose};
   hid_t fid;
   {
@@ -56,6 +61,7 @@ ArrayWriter::~ArrayWriter() {
 template <class T>
 void ArrayWriter::write(const std::string& name, std::uint64_t rows, std::uint64_t total,
                         std::uint64_t offset, std::span<const T> local) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCheckpointWrite);
   const std::string path = absolute(name);
   const hid_t file = impl_->file.id();
   ensure_parent_groups(file, path);
@@ -86,6 +92,7 @@ void ArrayWriter::write(const std::string& name, std::uint64_t rows, std::uint64
 }
 
 void ArrayWriter::attribute(const std::string& name, const std::string& value) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCheckpointWrite);
   auto type = h5::datatype(H5Tcopy(H5T_C_S1));
   H5Tset_size(type.id(), H5T_VARIABLE);
   H5Tset_cset(type.id(), H5T_CSET_UTF8);
@@ -97,6 +104,7 @@ void ArrayWriter::attribute(const std::string& name, const std::string& value) {
 }
 
 void ArrayWriter::close() {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCheckpointWrite);
   if (!impl_->file) return;
   h5::check_status(H5Fflush(impl_->file.id(), H5F_SCOPE_GLOBAL), "flush");
   impl_->xfer.reset();

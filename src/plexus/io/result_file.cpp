@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "plexus/comm/hdf5_access.hpp"
+#include "plexus/comm/watchdog.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/io/h5.hpp"
 
@@ -29,6 +30,9 @@ struct ResultFile::Impl {
 };
 
 namespace {
+
+// What the progress watchdog names when a rank waits too long in parallel HDF5's collectives.
+constexpr const char* kCollectiveWrite = "a collective write of the result file (parallel HDF5)";
 
 std::string parent_of(const std::string& path) {
   const auto slash = path.rfind('/');
@@ -65,6 +69,7 @@ void set_allocation(hid_t dcpl) {
 
 ResultFile::ResultFile(std::filesystem::path final_path, comm::Communicator& comm, Mode mode)
     : final_(std::move(final_path)), comm_(comm), impl_(std::make_unique<Impl>()) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   // Failures are reported by our messages, with HDF5's reason (h5::failed), not by HDF5's own dump of
   // its error stack on stderr.
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
@@ -132,10 +137,12 @@ ResultFile::~ResultFile() {
 }
 
 void ResultFile::create_group(const std::string& path) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   ensure_groups(impl_->file.id(), path);
 }
 
 void ResultFile::attribute(const std::string& object, const std::string& name, const std::string& value) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   auto obj = open_object(impl_->file.id(), object);
   auto type = h5::datatype(H5Tcopy(H5T_C_S1));
   H5Tset_size(type.id(), H5T_VARIABLE);
@@ -168,6 +175,7 @@ void ResultFile::attribute(const std::string& object, const std::string& name, s
 }
 
 void ResultFile::sorting_attribute(const std::string& object, std::uint8_t value) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   auto obj = open_object(impl_->file.id(), object);
   auto type = h5::datatype(H5Tenum_create(H5T_NATIVE_UINT8));
   const std::uint8_t none = 0, by_id = 1, by_time = 2;
@@ -181,6 +189,7 @@ void ResultFile::sorting_attribute(const std::string& object, std::uint8_t value
 }
 
 void ResultFile::write_text(const std::string& path, const std::string& text) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   ensure_groups(impl_->file.id(), parent_of(path));
   auto type = h5::datatype(H5Tcopy(H5T_C_S1));
   H5Tset_size(type.id(), std::max<std::size_t>(1, text.size()));
@@ -203,6 +212,7 @@ void ResultFile::write_text(const std::string& path, const std::string& text) {
 
 template <class T>
 void ResultFile::write_replicated(const std::string& path, std::span<const T> values) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   ensure_groups(impl_->file.id(), parent_of(path));
   const hsize_t n = values.size();
   auto space = h5::dataspace(H5Screate_simple(1, &n, nullptr));
@@ -225,6 +235,7 @@ void ResultFile::write_replicated(const std::string& path, std::span<const T> va
 
 template <class T>
 void ResultFile::create_series(const std::string& path, std::size_t chunk) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   ensure_groups(impl_->file.id(), parent_of(path));
   const hsize_t dims = 0, maxdims = H5S_UNLIMITED, chunk_dims = std::max<std::size_t>(1, chunk);
   auto space = h5::dataspace(H5Screate_simple(1, &dims, &maxdims));
@@ -239,6 +250,7 @@ void ResultFile::create_series(const std::string& path, std::size_t chunk) {
 
 template <class T>
 void ResultFile::append(const std::string& path, std::span<const T> local) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   const hid_t ds = impl_->dataset(path);
   const auto place = comm_.place(local.size());
   if (place.total == 0) return;
@@ -261,6 +273,7 @@ void ResultFile::append(const std::string& path, std::span<const T> local) {
 
 template <class T>
 void ResultFile::create_table(const std::string& path, std::size_t columns, std::size_t chunk_rows) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   ensure_groups(impl_->file.id(), parent_of(path));
   const hsize_t dims[2] = {0, columns};
   const hsize_t maxdims[2] = {H5S_UNLIMITED, columns};
@@ -280,6 +293,7 @@ void ResultFile::create_table(const std::string& path, std::size_t columns, std:
 template <class T>
 void ResultFile::append_rows(const std::string& path, std::size_t rows, std::size_t column_offset,
                              std::size_t local_columns, std::span<const T> block) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   if (rows == 0) return;
   const hid_t ds = impl_->dataset(path);
   const hsize_t new_dims[2] = {impl_->rows[path] + rows, impl_->columns[path]};
@@ -301,6 +315,7 @@ void ResultFile::append_rows(const std::string& path, std::size_t rows, std::siz
 }
 
 void ResultFile::reopen(const std::string& path, std::uint64_t rows) {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   hid_t id;
   {
     h5::QuietErrors quiet;
@@ -334,10 +349,12 @@ const std::map<std::string, std::uint64_t>& ResultFile::lengths() const {
 }
 
 void ResultFile::flush() {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   h5::check_status(H5Fflush(impl_->file.id(), H5F_SCOPE_GLOBAL), "flush");
 }
 
 void ResultFile::commit() {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
   impl_->datasets.clear();
   impl_->xfer.reset();
   impl_->file.reset();

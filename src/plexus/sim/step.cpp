@@ -220,8 +220,10 @@ void Simulation::Impl::phase_exchange(Stepping& s, Instance& in, Step now) {
     }
     if (trials && !s.lockstep)
       in.global_spikes.assign(in.local_spikes.begin(), in.local_spikes.end());
-    else
+    else {
+      comm.note_step(static_cast<std::uint64_t>(now));
       comm.exchange_spikes(in.local_spikes, in.global_spikes);
+    }
   } catch (...) {
     s.fail();
   }
