@@ -1,7 +1,7 @@
 """plexus-plot on damaged result files and on files with odd values. A file that cannot be read (not HDF5,
 empty, truncated, an object or an object header missing) gives exit code 2 and one line on stderr naming the
-file, never a traceback, and no PNG. NaN in curves, and strings or NaN where numbers are expected in
-attributes, still give the figure (the odd value is shown as n/a, NaN points are not drawn)."""
+file, never a traceback, and no PNG. NaN or inf in curves, weights of +-1e308, and strings or NaN where
+numbers are expected in attributes, still give the figure (the odd value is shown as n/a, NaN points are not drawn)."""
 import os
 import shutil
 import subprocess
@@ -98,6 +98,18 @@ def curves_nan(f):
     f["weights/in_rec/values"][0] = np.full(f["weights/in_rec/values"].shape[1], np.nan)
 
 
+def curves_inf_weights_huge(f):
+    """A run that diverged: infinite losses, weights of +-1e308 (an axis over their range has no ticks)."""
+    f["training/loss"][0] = np.inf
+    f["training/loss"][1] = -np.inf
+    f["validation/loss"][0] = np.inf
+    w = f["weights/rec_rec/values"]
+    row = w[1]
+    row[:10] = [1e308, -1e308] * 5
+    w[1] = row
+    f["examples/after/readout"][0] = np.inf
+
+
 def train_attrs_strings(f):
     for key in ("dt_ms", "classification", "batch_size", "ranks"):
         f["metadata"].attrs[key] = "odd"
@@ -130,6 +142,7 @@ def reward_attrs_odd(f):
 
 odd = [edited(src, f"{edit.__name__}.h5", edit) for src, edit in
        (("train", test_accuracy_string), ("train", test_accuracy_nan), ("train", curves_nan),
+        ("train", curves_inf_weights_huge),
         ("train", train_attrs_strings), ("train", regression_strings), ("run", run_attrs_odd),
         ("reward", reward_attrs_odd))]
 

@@ -608,15 +608,24 @@ def draw_traces(ax, pop, var, units, t, values, ids):
 
 def draw_weights(ax, name, src, tgt, snaps, sizes):
     snaps = [(label, w[np.isfinite(w)]) for label, w in snaps]  # NaN weights (a damaged file) have no bin
+    # Weights of a run that diverged (up to +-1e308) are drawn in units of a power of ten: matplotlib
+    # cannot place ticks on an axis that spans more than the largest double.
+    big = max((float(np.abs(w).max()) for _, w in snaps if len(w)), default=0.0)
+    unit = 10.0 ** math.floor(math.log10(big)) if big > 1e15 else 1.0
+    if unit != 1.0:
+        snaps = [(label, w / unit) for label, w in snaps]
     lo = min((float(w.min()) for _, w in snaps if len(w)), default=0.0)
     hi = max((float(w.max()) for _, w in snaps if len(w)), default=0.0)
     pad = 0.0 if hi > lo else max(0.05 * abs(lo), 0.5)  # all weights equal: centre one bar
-    bins = np.linspace(lo - pad, hi + pad, 51)
+    x = np.linspace(0.0, 1.0, 51)
+    # As a blend of the ends, so that a range wider than the largest double (weights of +-1e308, from a
+    # run that diverged) still gives finite, increasing edges where hi - lo would overflow.
+    bins = (lo - pad) * (1.0 - x) + (hi + pad) * x
     c = colour(src, sizes) if src in sizes else None
     for (label, w), ls in zip(snaps, ("--", "-")):  # first snapshot dashed, last solid
         ax.hist(w, bins, histtype="step" if len(snaps) > 1 else "stepfilled", color=c, ls=ls, label=label)
     ax.set_title(f"{name} ({src} -> {tgt})", fontsize="small")
-    ax.set_xlabel("weight")
+    ax.set_xlabel("weight" if unit == 1.0 else f"weight (x {unit:.0e})")
     ax.set_ylabel("synapses")
     ax.legend(fontsize="x-small")
 

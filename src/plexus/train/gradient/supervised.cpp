@@ -3,6 +3,7 @@
 // loss window [window_begin, T) of every trial. E = (1 / (B T_w)) sum over the batch and the window of
 // the per-step loss, so the errors dE/dy are scaled by 1 / (B T_w).
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -53,8 +54,10 @@ class Supervised final : public Objective {
   TrialResult end_trial() override {
     TrialResult r;
     r.loss = loss_sum_ / static_cast<double>(T_ - window_begin_);  // window mean of the per-step loss
+    // Outputs that are not finite decide nothing: max_element would take NaN for the first class.
     if (task_.classification())
-      r.correct = std::max_element(ysum_.begin(), ysum_.end()) - ysum_.begin() == label_;
+      r.correct = std::all_of(ysum_.begin(), ysum_.end(), [](double v) { return std::isfinite(v); }) &&
+                  std::max_element(ysum_.begin(), ysum_.end()) - ysum_.begin() == label_;
     return r;
   }
 
