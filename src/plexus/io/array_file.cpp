@@ -112,6 +112,20 @@ void ArrayWriter::close() {
 }
 
 // ------------------------------------------------------------------------------------------------
+namespace {
+
+// A stored array; a damaged file (an object header that does not parse) is the user's problem to
+// hear of, like a truncated one, not an internal failure.
+h5::Handle open_array(hid_t file, const std::filesystem::path& where, const std::string& path) {
+  const hid_t id = H5Dopen2(file, path.c_str(), H5P_DEFAULT);
+  if (id < 0)
+    throw UserError(fmt::format("'{}': array {} cannot be opened ({}): the file is damaged", where.string(),
+                                path, h5::reason()));
+  return {id, H5Dclose};
+}
+
+}  // namespace
+
 struct ArrayReader::Impl {
   h5::Handle file;
 };
@@ -140,7 +154,7 @@ std::vector<std::uint64_t> ArrayReader::shape(const std::string& name) const {
   const std::string path = absolute(name);
   if (!has(path)) throw UserError(fmt::format("'{}' has no array {}", path_.string(), path));
   h5::QuietErrors quiet;
-  auto ds = h5::dataset(H5Dopen2(impl_->file.id(), path.c_str(), H5P_DEFAULT), path);
+  auto ds = open_array(impl_->file.id(), path_, path);
   auto space = h5::dataspace(H5Dget_space(ds.id()));
   const int rank = H5Sget_simple_extent_ndims(space.id());
   std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 0)));
@@ -154,7 +168,7 @@ void ArrayReader::read(const std::string& name, std::uint64_t rows, std::uint64_
   const std::string path = absolute(name);
   const auto dims = shape(path);
   h5::QuietErrors quiet;
-  auto ds = h5::dataset(H5Dopen2(impl_->file.id(), path.c_str(), H5P_DEFAULT), path);
+  auto ds = open_array(impl_->file.id(), path_, path);
   auto type = h5::datatype(H5Dget_type(ds.id()));
   if (H5Tequal(type.id(), h5::native_type<T>()) <= 0)
     throw UserError(
@@ -179,7 +193,11 @@ void ArrayReader::read(const std::string& name, std::uint64_t rows, std::uint64_
 std::string ArrayReader::attribute(const std::string& name) const {
   h5::QuietErrors quiet;
   if (H5Aexists(impl_->file.id(), name.c_str()) <= 0) return "";
-  auto attr = h5::attribute(H5Aopen(impl_->file.id(), name.c_str(), H5P_DEFAULT), name);
+  const hid_t aid = H5Aopen(impl_->file.id(), name.c_str(), H5P_DEFAULT);
+  if (aid < 0)
+    throw UserError(fmt::format("'{}': attribute {} cannot be read ({}): the file is damaged", path_.string(),
+                                name, h5::reason()));
+  const h5::Handle attr(aid, H5Aclose);
   auto type = h5::datatype(H5Aget_type(attr.id()));
   if (H5Tget_class(type.id()) != H5T_STRING || H5Tis_variable_str(type.id()) <= 0) return "";
   char* p = nullptr;
