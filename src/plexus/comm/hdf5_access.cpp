@@ -20,7 +20,7 @@ std::int64_t hdf5_file_access(const Communicator& c) {
   // The HDF5 1.10 file format: its superblock, object headers and indexes carry checksums, so that a
   // damaged file's metadata is refused by its checksum before HDF5 parses it (HDF5's parsers are not
   // safe on corrupted metadata of the older format). Readable by HDF5 1.10 and later (h5py included).
-  H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110);
+  H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V110);
   if (c.parallel_io()) {
     const MPI_Comm comm = MPI_Comm_f2c(static_cast<MPI_Fint>(c.native_handle()));
     if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0) throw std::runtime_error("H5Pset_fapl_mpio failed");

@@ -33,6 +33,8 @@ class Handle {
     if (id_ >= 0 && close_) close_(id_);
     id_ = -1;
   }
+  // Gives the id up without closing it.
+  hid_t release() { return std::exchange(id_, -1); }
   hid_t id() const { return id_; }
   explicit operator bool() const { return id_ >= 0; }
 

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <iterator>
+#include <optional>
 #include <system_error>
 #include <tuple>
 
@@ -128,6 +130,14 @@ ResultFile::ResultFile(std::filesystem::path final_path, comm::Communicator& com
 }
 
 ResultFile::~ResultFile() {
+  // A failure on some ranks only, unwinding: closing is collective and the other ranks are elsewhere, so
+  // the handles are left to the job's end (MPI_Abort) rather than wait for ever.
+  if (impl_ && comm_.size() > 1 && std::uncaught_exceptions() > 0) {
+    for (auto& [path, ds] : impl_->datasets) (void)ds.release();
+    (void)impl_->xfer.release();
+    (void)impl_->file.release();
+    return;
+  }
   // Close handles before the file; an uncommitted file keeps its ".partial" name.
   if (impl_) {
     impl_->datasets.clear();
@@ -346,6 +356,118 @@ void ResultFile::reopen(const std::string& path, std::uint64_t rows) {
 
 const std::map<std::string, std::uint64_t>& ResultFile::lengths() const {
   return impl_->rows;
+}
+
+namespace {
+
+// FNV-1a (64 bits): enough to tell a torn write from the rows a checkpoint counted.
+std::uint64_t fnv1a(const unsigned char* p, std::size_t n) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+// HDF5's Fletcher-32 (H5Zfletcher32.c): 16-bit big-endian words, sums folded every 360 words; the
+// filter stores it little-endian after the data.
+std::uint32_t fletcher32(const unsigned char* data, std::size_t len) {
+  std::uint32_t sum1 = 0, sum2 = 0;
+  std::size_t words = len / 2;
+  while (words) {
+    std::size_t t = std::min<std::size_t>(words, 360);
+    words -= t;
+    for (; t; --t, data += 2) {
+      sum1 += (static_cast<std::uint32_t>(data[0]) << 8) | data[1];
+      sum2 += sum1;
+    }
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  if (len % 2) {
+    sum1 += static_cast<std::uint32_t>(*data) << 8;
+    sum2 += sum1;
+    sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  }
+  sum1 = (sum1 & 0xffff) + (sum1 >> 16);
+  sum2 = (sum2 & 0xffff) + (sum2 >> 16);
+  return (sum2 << 16) | sum1;
+}
+
+// A chunked dataset's geometry: dims, chunk dims, element size.
+struct Geometry {
+  std::vector<hsize_t> dims, chunk;
+  std::size_t element = 0;
+  std::uint64_t row_bytes() const {
+    std::uint64_t b = element;
+    for (std::size_t d = 1; d < dims.size(); ++d) b *= dims[d];
+    return b;
+  }
+};
+
+std::optional<Geometry> geometry(hid_t ds) {
+  h5::Handle dcpl(H5Dget_create_plist(ds), H5Pclose);
+  if (!dcpl || H5Pget_layout(dcpl.id()) != H5D_CHUNKED) return std::nullopt;
+  h5::Handle space(H5Dget_space(ds), H5Sclose);
+  h5::Handle type(H5Dget_type(ds), H5Tclose);
+  const int rank = H5Sget_simple_extent_ndims(space.id());
+  if (rank < 1 || rank > 2) return std::nullopt;
+  Geometry g;
+  g.dims.resize(static_cast<std::size_t>(rank));
+  g.chunk.resize(static_cast<std::size_t>(rank));
+  H5Sget_simple_extent_dims(space.id(), g.dims.data(), nullptr);
+  if (H5Pget_chunk(dcpl.id(), rank, g.chunk.data()) != rank || g.chunk[0] == 0) return std::nullopt;
+  g.element = H5Tget_size(type.id());
+  return g;
+}
+
+// Rows [first, last) of every column of `ds` as stored, assembled row-major from the raw chunks (no
+// checksum checked); nullopt if a chunk cannot be read.
+std::optional<std::vector<unsigned char>> raw_rows(hid_t ds, const Geometry& g, hsize_t first, hsize_t last) {
+  const std::size_t cols = g.dims.size() == 2 ? g.dims[1] : 1;
+  const std::size_t ccols = g.dims.size() == 2 ? g.chunk[1] : 1;
+  const std::size_t n = last - first;
+  std::vector<unsigned char> out(n * cols * g.element);
+  for (std::size_t c0 = 0; c0 < cols; c0 += ccols) {
+    hsize_t offset[2] = {first, c0};
+    hsize_t stored = 0;
+    if (H5Dget_chunk_storage_size(ds, offset, &stored) < 0) return std::nullopt;
+    const std::size_t data_bytes = g.chunk[0] * ccols * g.element;
+    if (stored < data_bytes) return std::nullopt;
+    std::vector<unsigned char> raw(stored);
+    std::uint32_t mask = 0;
+    if (H5Dread_chunk(ds, H5P_DEFAULT, offset, &mask, raw.data()) < 0) return std::nullopt;
+    const std::size_t w = std::min(ccols, cols - c0);
+    for (std::size_t r = 0; r < n; ++r)
+      std::memcpy(out.data() + (r * cols + c0) * g.element, raw.data() + r * ccols * g.element,
+                  w * g.element);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, std::uint64_t> ResultFile::tail_digests() {
+  const comm::Watchdog::Wait wait(comm_.watchdog(), kCollectiveWrite);
+  std::map<std::string, std::uint64_t> out;
+  for (const auto& [path, rows] : impl_->rows) {
+    const hid_t ds = impl_->dataset(path);
+    const auto g = geometry(ds);
+    if (!g || rows % g->chunk[0] == 0) continue;
+    const hsize_t first = rows - rows % g->chunk[0];
+    std::vector<hsize_t> start(g->dims.size(), 0), count = g->dims;
+    start[0] = first;
+    count[0] = rows - first;
+    h5::Handle type(H5Dget_type(ds), H5Tclose);
+    auto fspace = h5::dataspace(H5Dget_space(ds));
+    H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+    auto mspace = h5::dataspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
+    std::vector<unsigned char> bytes((rows - first) * g->row_bytes());
+    // Every rank reads the same rows (collectively) and so computes the same digest.
+    h5::check_status(H5Dread(ds, type.id(), mspace.id(), fspace.id(), impl_->xfer.id(), bytes.data()),
+                     "read back " + path);
+    out[path] = fnv1a(bytes.data(), bytes.size());
+  }
+  return out;
 }
 
 void ResultFile::flush() {
@@ -627,7 +749,8 @@ herr_t collect_dataset(hid_t, const char* name, const H5O_info_t* info, void* ou
 
 }  // namespace
 
-Verification verify(const std::filesystem::path& path, const std::map<std::string, std::uint64_t>& rows) {
+Verification verify(const std::filesystem::path& path, const std::map<std::string, std::uint64_t>& rows,
+                    const std::map<std::string, std::uint64_t>& tails) {
   h5::QuietErrors quiet;
   if (!std::filesystem::exists(path)) throw UserError(fmt::format("{}: no such file", path.string()));
   const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -667,6 +790,19 @@ Verification verify(const std::filesystem::path& path, const std::map<std::strin
     std::uint64_t row_bytes = H5Tget_size(type.id());
     for (std::size_t d = 1; d < dims.size(); ++d) row_bytes *= dims[d];
     if (row_bytes == 0 || n_rows == 0) continue;
+    // The last chunk the checkpoint counted rows of, when it has a digest: checked on its own below.
+    std::optional<Geometry> tail_geometry;
+    std::uint64_t tail_first = n_rows;
+    if (const auto t = tails.find(name); t != tails.end()) {
+      tail_geometry = geometry(ds.id());
+      if (tail_geometry && n_rows % tail_geometry->chunk[0] != 0) {
+        tail_first = n_rows - n_rows % tail_geometry->chunk[0];
+      } else {
+        tail_geometry.reset();
+      }
+    }
+    const std::uint64_t checked_rows = n_rows;
+    n_rows = tail_first;
     const std::uint64_t block = std::max<std::uint64_t>(1, kBlockBytes / row_bytes);
     std::vector<unsigned char> buffer;
     for (std::uint64_t first = 0; first < n_rows; first += block) {
@@ -685,8 +821,73 @@ Verification verify(const std::filesystem::path& path, const std::map<std::strin
       }
       v.bytes += count * row_bytes;
     }
+    if (!tail_geometry || !v.damaged.empty()) continue;
+    // The tail: read through HDF5 (checksum) and compared with the digest. A checksum failure with the
+    // counted rows intact as stored is a write after the checkpoint cut short: repairable.
+    const std::uint64_t want = tails.at(name), count = checked_rows - tail_first;
+    std::vector<hsize_t> start(dims.size(), 0), cnt = dims;
+    start[0] = tail_first;
+    cnt[0] = count;
+    h5::Handle fspace(H5Dget_space(ds.id()), H5Sclose);
+    H5Sselect_hyperslab(fspace.id(), H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr);
+    h5::Handle mspace(H5Screate_simple(rank, cnt.data(), nullptr), H5Sclose);
+    std::vector<unsigned char> tail(count * row_bytes);
+    if (H5Dread(ds.id(), type.id(), mspace.id(), fspace.id(), H5P_DEFAULT, tail.data()) >= 0) {
+      v.bytes += tail.size();
+      if (fnv1a(tail.data(), tail.size()) != want)
+        v.damaged.push_back(fmt::format("{}: rows {}..{} differ from what the checkpoint recorded", name,
+                                        tail_first, checked_rows));
+      continue;
+    }
+    const std::string why = h5::reason();
+    const auto stored = raw_rows(ds.id(), *tail_geometry, tail_first, checked_rows);
+    if (stored && fnv1a(stored->data(), stored->size()) == want) {
+      v.torn_tails.push_back(name);
+    } else {
+      v.damaged.push_back(
+          fmt::format("{}: rows {}..{} cannot be read ({})", name, tail_first, checked_rows, why));
+    }
   }
   return v;
+}
+
+void repair_tails(const std::filesystem::path& path, const std::vector<std::string>& torn,
+                  const std::map<std::string, std::uint64_t>& rows) {
+  if (torn.empty()) return;
+  h5::QuietErrors quiet;
+  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  if (fid < 0)
+    throw UserError(fmt::format("{}: cannot be opened to repair ({})", path.string(), h5::reason()));
+  h5::Handle file(fid, H5Fclose);
+  for (const auto& name : torn) {
+    h5::Handle ds(H5Dopen2(file.id(), name.c_str(), H5P_DEFAULT), H5Dclose);
+    const auto g = ds ? geometry(ds.id()) : std::nullopt;
+    const auto n = rows.find(name);
+    if (!g || n == rows.end()) throw UserError(fmt::format("{}: {} cannot be repaired", path.string(), name));
+    const hsize_t first = n->second - n->second % g->chunk[0];
+    const std::size_t cols = g->dims.size() == 2 ? g->dims[1] : 1;
+    const std::size_t ccols = g->dims.size() == 2 ? g->chunk[1] : 1;
+    const std::size_t keep = n->second - first;
+    for (std::size_t c0 = 0; c0 < cols; c0 += ccols) {
+      hsize_t offset[2] = {first, c0};
+      hsize_t stored = 0;
+      const std::size_t data_bytes = g->chunk[0] * ccols * g->element;
+      if (H5Dget_chunk_storage_size(ds.id(), offset, &stored) < 0 || stored < data_bytes)
+        throw UserError(fmt::format("{}: {} cannot be repaired ({})", path.string(), name, h5::reason()));
+      std::vector<unsigned char> raw(stored);
+      std::uint32_t mask = 0;
+      if (H5Dread_chunk(ds.id(), H5P_DEFAULT, offset, &mask, raw.data()) < 0)
+        throw UserError(fmt::format("{}: {} cannot be repaired ({})", path.string(), name, h5::reason()));
+      // The counted rows as stored; the rows after them (the torn write's) are dropped.
+      std::vector<unsigned char> data(data_bytes, 0);
+      std::memcpy(data.data(), raw.data(), keep * ccols * g->element);
+      // Stored as HDF5's Fletcher-32 filter (the only one) stores a chunk: the data, then its checksum.
+      const std::uint32_t sum = fletcher32(data.data(), data.size());
+      for (int b = 0; b < 4; ++b) data.push_back(static_cast<unsigned char>(sum >> (8 * b)));
+      if (H5Dwrite_chunk(ds.id(), H5P_DEFAULT, 0u, offset, data.size(), data.data()) < 0)
+        throw UserError(fmt::format("{}: {} cannot be repaired ({})", path.string(), name, h5::reason()));
+    }
+  }
 }
 
 namespace {

@@ -66,6 +66,11 @@ class ResultFile {
   void reopen(const std::string& path, std::uint64_t rows);
   // Current length (first dimension) of every extensible dataset, by path.
   const std::map<std::string, std::uint64_t>& lengths() const;
+  // Collective. For every extensible dataset whose last chunk is partly filled, a digest of the rows in
+  // that chunk, by path. A checkpoint records them: the chunk is written again when rows are appended
+  // after the checkpoint, and a crash during that write can leave it failing its checksum although the
+  // rows the checkpoint relies on are intact; the digest tells the two apart at resume (repair_tails).
+  std::map<std::string, std::uint64_t> tail_digests();
 
   // Makes what has been written so far durable (flushes HDF5 buffers to the file system).
   void flush();
@@ -130,6 +135,9 @@ struct Verification {
   std::uint64_t bytes = 0;             // bytes read and checked
   std::uint64_t without_checksum = 0;  // chunked datasets written without checksums (older files)
   std::vector<std::string> damaged;    // "dataset: what is wrong", in file order
+  // Datasets whose last chunk fails its checksum although the rows the checkpoint counted hash to the
+  // checkpoint's digest: written again after the checkpoint and cut by a crash (repair_tails mends it).
+  std::vector<std::string> torn_tails;
   bool intact() const { return damaged.empty(); }
 };
 
@@ -137,7 +145,16 @@ struct Verification {
 // chunk's checksum; `rows` limits the datasets it names to their first rows (a .partial continued
 // from a checkpoint: what was written after it is dropped anyway). Throws UserError if the file cannot
 // be opened as HDF5.
-Verification verify(const std::filesystem::path& path, const std::map<std::string, std::uint64_t>& rows = {});
+// `tails`: the checkpoint's tail_digests(); a dataset named there has its last counted chunk checked
+// against the digest as well (its rows must not have changed since the checkpoint).
+Verification verify(const std::filesystem::path& path, const std::map<std::string, std::uint64_t>& rows = {},
+                    const std::map<std::string, std::uint64_t>& tails = {});
+
+// Rewrites the last chunk of each dataset in `torn` (Verification::torn_tails) from its first `rows`
+// rows, as stored, with a new checksum (the rows after them, the torn write's, are dropped). Serial:
+// call it before the file is opened for the run.
+void repair_tails(const std::filesystem::path& path, const std::vector<std::string>& torn,
+                  const std::map<std::string, std::uint64_t>& rows);
 
 // What compare() found: two result files hold the same record when every dataset outside /metadata
 // (which holds wall times, host names and the run id, which differ between runs) exists in both with

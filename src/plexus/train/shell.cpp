@@ -287,9 +287,12 @@ void Shell::Impl::open_file(bool resuming) {
   // Continuing from a checkpoint: every extensible dataset is taken up where the checkpoint left it
   // (anything written after it is dropped), so the finished file equals an uninterrupted run's.
   std::map<std::string, std::uint64_t> lengths;
-  const std::string prefix = "result/rows:";
-  for (const auto& [k, v] : snapshot->manifest().integers)
+  const std::string prefix = "result/rows:", tail_prefix = "result/tail:";
+  std::map<std::string, std::uint64_t> tails;
+  for (const auto& [k, v] : snapshot->manifest().integers) {
     if (k.rfind(prefix, 0) == 0) lengths[k.substr(prefix.size())] = static_cast<std::uint64_t>(v);
+    if (k.rfind(tail_prefix, 0) == 0) tails[k.substr(tail_prefix.size())] = static_cast<std::uint64_t>(v);
+  }
   // The .partial must be this run's (not one of a later run with the same name, nor a copy), and what
   // the checkpoint relies on must be intact: otherwise it is refused, never carried on.
   comm::agree(comm, [&] {
@@ -312,13 +315,21 @@ void Shell::Impl::open_file(bool resuming) {
                       "with the same output name replaced it, or it was copied in. Nothing was "
                       "appended; the checkpoint's own results are lost with the replaced file",
                       partial.string(), theirs, run_id));
-    const auto v = io::verify(partial, lengths);
+    const auto v = io::verify(partial, lengths, tails);
     if (!v.intact())
       throw UserError(
           fmt::format("the result file '{}' is damaged: {}; the run cannot be continued into it "
                       "(the checkpoint holds the state, not the results recorded before it): start "
                       "the run again",
                       partial.string(), v.damaged.front()));
+    // A last chunk written again after the checkpoint and cut by the crash, with the rows the checkpoint
+    // counted intact (they match its digest): rewritten from those rows.
+    io::repair_tails(partial, v.torn_tails, lengths);
+    for (const auto& name : v.torn_tails)
+      fmt::print(
+          "repaired {} in {}: its last chunk was being written when the run was stopped; the rows the "
+          "checkpoint counted are intact\n",
+          name, partial.string());
   });
   comm::agree(comm, [&] {
     file = std::make_unique<io::ResultFile>(*opt.output, comm, io::ResultFile::Mode::Append);
@@ -361,9 +372,13 @@ void Shell::Impl::checkpoint_now(const std::string& reason, std::int64_t positio
         // After the components: the simulation's flushes its recorder first. Then the file itself, so
         // that what the checkpoint counts is on disk with its checksums when the checkpoint exists.
         if (file) file->flush();
-        if (file)
+        if (file) {
           for (const auto& [path, rows] : file->lengths())
             w.integer("result/rows:" + path, static_cast<std::int64_t>(rows));
+          // Digests of the partly filled last chunks, written again by later appends (see repair_tails).
+          for (const auto& [path, digest] : file->tail_digests())
+            w.integer("result/tail:" + path, static_cast<std::int64_t>(digest));
+        }
       });
     });
   } catch (const UserError&) {
