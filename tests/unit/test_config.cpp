@@ -67,6 +67,18 @@ TEST_CASE("TOML syntax errors carry their line", "[config]") {
   CHECK_THAT(msg, Contains("syntax"));
 }
 
+TEST_CASE("text that is not UTF-8 is refused with its line before the TOML parser sees it", "[config]") {
+  // Invalid UTF-8 in a multi-line literal string made toml11 read past its buffer (found by fuzzing).
+  std::string msg = error_of(kBase + "[model]\ndescription = '''caf\xe9\n'''\n");
+  CHECK_THAT(msg, Contains("test.toml:10"));
+  CHECK_THAT(msg, Contains("not valid UTF-8 (byte 0xe9 at column 21)"));
+  CHECK_THAT(error_of(kBase + "# \xed\xa0\x80 a surrogate\n"), Contains("not valid UTF-8"));
+  CHECK_THAT(error_of(kBase + "# \xc0\xaf an overlong slash\n"), Contains("not valid UTF-8"));
+  CHECK_THAT(error_of(kBase, {"model.description=caf\xe9"}), Contains("--set"));
+  // Valid UTF-8, multi-byte characters included, passes.
+  CHECK_NOTHROW(model::Config::parse(kBase + "# caf\xc3\xa9, \xe2\x82\xac, \xf0\x9f\xa7\xa0\n", "test.toml"));
+}
+
 TEST_CASE("deep nesting, long keys and huge texts are refused before the TOML parser sees them", "[config]") {
   // 6000 nested arrays crashed the parser (recursion); a 200-KB dotted key took minutes.
   const std::string nested =
