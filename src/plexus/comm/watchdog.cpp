@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "plexus/core/error.hpp"
+#include "plexus/core/quantity.hpp"
 #include "plexus/core/types.hpp"
 
 namespace plexus::comm {
@@ -41,7 +42,6 @@ Watchdog::Wait::Wait(Watchdog* w, const char* what) : w_(w) {
   if (!w_) return;
   // Nested waits (a collective built of collectives) keep the outer one's start and name.
   previous_ = w_->what_.load(std::memory_order_relaxed);
-  previous_since_ = w_->since_.load(std::memory_order_relaxed);
   if (previous_) return;
   w_->since_.store(now_ns(), std::memory_order_relaxed);
   w_->what_.store(what, std::memory_order_release);
@@ -76,22 +76,15 @@ void Watchdog::watch() {
 
 double parse_watchdog(const std::string& text) {
   if (text == "off" || text == "0") return 0.0;
-  std::size_t used = 0;
-  double value = 0.0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  const std::string unit = text.substr(used);
+  const auto q = core::number_with_unit(text);
   double scale = 0.0;
-  if (unit == "s") scale = 1.0;
-  if (unit == "min") scale = 60.0;
-  if (unit == "h") scale = 3600.0;
-  if (used == 0 || scale == 0.0 || !(value > 0.0))
+  if (q && q->second == "s") scale = 1.0;
+  if (q && q->second == "min") scale = 60.0;
+  if (q && q->second == "h") scale = 3600.0;
+  if (scale == 0.0 || !(q->first > 0.0))
     throw UserError(
         fmt::format("--watchdog '{}': give a wall-clock time ('30s', '10min', '1h') or 'off'", text));
-  return value * scale;
+  return q->first * scale;
 }
 
 }  // namespace plexus::comm

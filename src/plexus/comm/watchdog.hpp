@@ -38,7 +38,6 @@ class Watchdog {
    private:
     Watchdog* w_;
     const char* previous_ = nullptr;
-    std::int64_t previous_since_ = 0;
   };
 
  private:

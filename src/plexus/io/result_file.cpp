@@ -402,6 +402,12 @@ struct Geometry {
     for (std::size_t d = 1; d < dims.size(); ++d) b *= dims[d];
     return b;
   }
+  std::size_t columns() const { return dims.size() == 2 ? dims[1] : 1; }
+  std::size_t chunk_columns() const { return dims.size() == 2 ? chunk[1] : 1; }
+  std::size_t chunk_data_bytes() const { return chunk[0] * chunk_columns() * element; }
+  // The first row of the chunk that holds row `rows` (the end of the data): the last, partly filled
+  // chunk starts there; equal to `rows` when every chunk is full.
+  std::uint64_t tail_first(std::uint64_t rows) const { return rows - rows % chunk[0]; }
 };
 
 std::optional<Geometry> geometry(hid_t ds) {
@@ -420,25 +426,31 @@ std::optional<Geometry> geometry(hid_t ds) {
   return g;
 }
 
+// The chunk at `offset` as stored (its data, then the checksum; none checked); nullopt if it cannot be
+// read or is shorter than its data.
+std::optional<std::vector<unsigned char>> raw_chunk(hid_t ds, const Geometry& g, const hsize_t* offset) {
+  hsize_t stored = 0;
+  if (H5Dget_chunk_storage_size(ds, offset, &stored) < 0 || stored < g.chunk_data_bytes())
+    return std::nullopt;
+  std::vector<unsigned char> raw(stored);
+  std::uint32_t mask = 0;
+  if (H5Dread_chunk(ds, H5P_DEFAULT, offset, &mask, raw.data()) < 0) return std::nullopt;
+  return raw;
+}
+
 // Rows [first, last) of every column of `ds` as stored, assembled row-major from the raw chunks (no
 // checksum checked); nullopt if a chunk cannot be read.
 std::optional<std::vector<unsigned char>> raw_rows(hid_t ds, const Geometry& g, hsize_t first, hsize_t last) {
-  const std::size_t cols = g.dims.size() == 2 ? g.dims[1] : 1;
-  const std::size_t ccols = g.dims.size() == 2 ? g.chunk[1] : 1;
+  const std::size_t cols = g.columns(), ccols = g.chunk_columns();
   const std::size_t n = last - first;
   std::vector<unsigned char> out(n * cols * g.element);
   for (std::size_t c0 = 0; c0 < cols; c0 += ccols) {
-    hsize_t offset[2] = {first, c0};
-    hsize_t stored = 0;
-    if (H5Dget_chunk_storage_size(ds, offset, &stored) < 0) return std::nullopt;
-    const std::size_t data_bytes = g.chunk[0] * ccols * g.element;
-    if (stored < data_bytes) return std::nullopt;
-    std::vector<unsigned char> raw(stored);
-    std::uint32_t mask = 0;
-    if (H5Dread_chunk(ds, H5P_DEFAULT, offset, &mask, raw.data()) < 0) return std::nullopt;
+    const hsize_t offset[2] = {first, c0};
+    const auto raw = raw_chunk(ds, g, offset);
+    if (!raw) return std::nullopt;
     const std::size_t w = std::min(ccols, cols - c0);
     for (std::size_t r = 0; r < n; ++r)
-      std::memcpy(out.data() + (r * cols + c0) * g.element, raw.data() + r * ccols * g.element,
+      std::memcpy(out.data() + (r * cols + c0) * g.element, raw->data() + r * ccols * g.element,
                   w * g.element);
   }
   return out;
@@ -452,8 +464,8 @@ std::map<std::string, std::uint64_t> ResultFile::tail_digests() {
   for (const auto& [path, rows] : impl_->rows) {
     const hid_t ds = impl_->dataset(path);
     const auto g = geometry(ds);
-    if (!g || rows % g->chunk[0] == 0) continue;
-    const hsize_t first = rows - rows % g->chunk[0];
+    if (!g || g->tail_first(rows) == rows) continue;
+    const hsize_t first = g->tail_first(rows);
     std::vector<hsize_t> start(g->dims.size(), 0), count = g->dims;
     start[0] = first;
     count[0] = rows - first;
@@ -741,6 +753,14 @@ std::string Reader::attribute(const std::string& object, const std::string& name
 // ------------------------------------------------------------------------------------------------
 namespace {
 
+// verify() and compare(): a file to read, or a UserError naming what is wrong with it.
+h5::Handle open_read_only(const std::filesystem::path& path) {
+  if (!std::filesystem::exists(path)) throw UserError(fmt::format("{}: no such file", path.string()));
+  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (fid < 0) throw UserError(fmt::format("{}: not an HDF5 file, or damaged", path.string()));
+  return {fid, H5Fclose};
+}
+
 herr_t collect_dataset(hid_t, const char* name, const H5O_info_t* info, void* out) {
   if (info->type == H5O_TYPE_DATASET)
     static_cast<std::vector<std::string>*>(out)->push_back(std::string("/") + name);
@@ -752,10 +772,7 @@ herr_t collect_dataset(hid_t, const char* name, const H5O_info_t* info, void* ou
 Verification verify(const std::filesystem::path& path, const std::map<std::string, std::uint64_t>& rows,
                     const std::map<std::string, std::uint64_t>& tails) {
   h5::QuietErrors quiet;
-  if (!std::filesystem::exists(path)) throw UserError(fmt::format("{}: no such file", path.string()));
-  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (fid < 0) throw UserError(fmt::format("{}: not an HDF5 file, or damaged", path.string()));
-  h5::Handle file(fid, H5Fclose);
+  const h5::Handle file = open_read_only(path);
   Verification v;
   std::vector<std::string> names;
   if (H5Ovisit2(file.id(), H5_INDEX_NAME, H5_ITER_INC, collect_dataset, &names, H5O_INFO_BASIC) < 0) {
@@ -795,11 +812,10 @@ Verification verify(const std::filesystem::path& path, const std::map<std::strin
     std::uint64_t tail_first = n_rows;
     if (const auto t = tails.find(name); t != tails.end()) {
       tail_geometry = geometry(ds.id());
-      if (tail_geometry && n_rows % tail_geometry->chunk[0] != 0) {
-        tail_first = n_rows - n_rows % tail_geometry->chunk[0];
-      } else {
+      if (tail_geometry && tail_geometry->tail_first(n_rows) != n_rows)
+        tail_first = tail_geometry->tail_first(n_rows);
+      else
         tail_geometry.reset();
-      }
     }
     const std::uint64_t checked_rows = n_rows;
     n_rows = tail_first;
@@ -864,23 +880,16 @@ void repair_tails(const std::filesystem::path& path, const std::vector<std::stri
     const auto g = ds ? geometry(ds.id()) : std::nullopt;
     const auto n = rows.find(name);
     if (!g || n == rows.end()) throw UserError(fmt::format("{}: {} cannot be repaired", path.string(), name));
-    const hsize_t first = n->second - n->second % g->chunk[0];
-    const std::size_t cols = g->dims.size() == 2 ? g->dims[1] : 1;
-    const std::size_t ccols = g->dims.size() == 2 ? g->chunk[1] : 1;
+    const hsize_t first = g->tail_first(n->second);
     const std::size_t keep = n->second - first;
-    for (std::size_t c0 = 0; c0 < cols; c0 += ccols) {
-      hsize_t offset[2] = {first, c0};
-      hsize_t stored = 0;
-      const std::size_t data_bytes = g->chunk[0] * ccols * g->element;
-      if (H5Dget_chunk_storage_size(ds.id(), offset, &stored) < 0 || stored < data_bytes)
-        throw UserError(fmt::format("{}: {} cannot be repaired ({})", path.string(), name, h5::reason()));
-      std::vector<unsigned char> raw(stored);
-      std::uint32_t mask = 0;
-      if (H5Dread_chunk(ds.id(), H5P_DEFAULT, offset, &mask, raw.data()) < 0)
+    for (std::size_t c0 = 0; c0 < g->columns(); c0 += g->chunk_columns()) {
+      const hsize_t offset[2] = {first, c0};
+      const auto raw = raw_chunk(ds.id(), *g, offset);
+      if (!raw)
         throw UserError(fmt::format("{}: {} cannot be repaired ({})", path.string(), name, h5::reason()));
       // The counted rows as stored; the rows after them (the torn write's) are dropped.
-      std::vector<unsigned char> data(data_bytes, 0);
-      std::memcpy(data.data(), raw.data(), keep * ccols * g->element);
+      std::vector<unsigned char> data(g->chunk_data_bytes(), 0);
+      std::memcpy(data.data(), raw->data(), keep * g->chunk_columns() * g->element);
       // Stored as HDF5's Fletcher-32 filter (the only one) stores a chunk: the data, then its checksum.
       const std::uint32_t sum = fletcher32(data.data(), data.size());
       for (int b = 0; b < 4; ++b) data.push_back(static_cast<unsigned char>(sum >> (8 * b)));
@@ -891,13 +900,6 @@ void repair_tails(const std::filesystem::path& path, const std::vector<std::stri
 }
 
 namespace {
-
-h5::Handle open_for_compare(const std::filesystem::path& path) {
-  if (!std::filesystem::exists(path)) throw UserError(fmt::format("{}: no such file", path.string()));
-  const hid_t fid = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (fid < 0) throw UserError(fmt::format("{}: not an HDF5 file, or damaged", path.string()));
-  return {fid, H5Fclose};
-}
 
 // One dataset's contents as comparable bytes: fixed-size data as stored; variable-length strings and
 // sequences flattened to (length, bytes) records, since their in-memory form holds pointers.
@@ -962,7 +964,7 @@ std::string shape_text(hid_t space) {
 
 Comparison compare(const std::filesystem::path& a, const std::filesystem::path& b) {
   h5::QuietErrors quiet;
-  h5::Handle fa = open_for_compare(a), fb = open_for_compare(b);
+  h5::Handle fa = open_read_only(a), fb = open_read_only(b);
   Comparison cmp;
   std::vector<std::string> names_a, names_b;
   for (auto [file, names, path] : {std::tuple{fa.id(), &names_a, &a}, std::tuple{fb.id(), &names_b, &b}})

@@ -16,6 +16,7 @@
 #include "plexus/core/affinity.hpp"
 #include "plexus/core/error.hpp"
 #include "plexus/core/memory.hpp"
+#include "plexus/core/quantity.hpp"
 #include "plexus/core/version.hpp"
 #include "plexus/io/ownership.hpp"
 #include "plexus/io/result_file.hpp"
@@ -43,17 +44,9 @@ struct Policy {
 
 // A --checkpoint-every value: a positive number and a unit ("100ms", "10 it").
 std::pair<double, std::string> split_interval(const std::string& text, const std::string& forms) {
-  std::size_t used = 0;
-  double value = 0.0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  std::string unit = text.substr(used);
-  unit.erase(0, unit.find_first_not_of(' '));
-  if (used == 0 || !(value > 0.0)) throw UserError(fmt::format("--checkpoint-every '{}': {}", text, forms));
-  return {value, unit};
+  const auto q = core::number_with_unit(text);
+  if (!q || !(q->first > 0.0)) throw UserError(fmt::format("--checkpoint-every '{}': {}", text, forms));
+  return *q;
 }
 
 // --checkpoint-every: simulated time ("100ms", "2s") for stepped experiments, iterations ("10it")
